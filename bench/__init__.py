@@ -1,0 +1,1 @@
+"""Benchmarks for mlx-snn (not run in CI). See bench/README.md."""

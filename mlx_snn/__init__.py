@@ -1,0 +1,25 @@
+"""mlx-snn: spiking neural networks on MLX.
+
+Time-major arrays ``[T, B, ...]``; images channels-last ``[T, B, H, W, C]``.
+Math lives in :mod:`mlx_snn.functional`; modules are thin wrappers.
+"""
+
+from . import _runtime, backends, encode, functional, loss, surrogate
+from .nn import LIF, LIFOutput, SeqToBatch, VotingLayer
+
+__version__ = "1.0.0.dev0"
+
+__all__ = [
+    "LIF",
+    "LIFOutput",
+    "SeqToBatch",
+    "VotingLayer",
+    "__version__",
+    "backends",
+    "encode",
+    "functional",
+    "loss",
+    "surrogate",
+]
+
+_runtime.raise_cpu_cache_limit()

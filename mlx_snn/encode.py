@@ -1,0 +1,77 @@
+r"""Spike encoders: turn static inputs into time-major spike trains ``[T, B, ...]``."""
+
+from __future__ import annotations
+
+import mlx.core as mx
+
+from ._checks import check_float_array, check_int
+
+__all__ = ["latency", "rate"]
+
+
+def _check_unit_images(images: mx.array) -> mx.array:
+    if isinstance(images, mx.array) and not mx.issubdtype(images.dtype, mx.floating):
+        raise TypeError(
+            f"images must be floating point with values in [0, 1]; got {images.dtype} "
+            "(convert with images.astype(mx.float32) / 255)"
+        )
+    check_float_array("images", images, min_ndim=1)
+    lo, hi, nan = mx.min(images), mx.max(images), mx.any(mx.isnan(images))
+    if nan.item():
+        raise ValueError("images contain NaN")
+    if lo.item() < 0 or hi.item() > 1:
+        raise ValueError(f"images must lie in [0, 1]; got values in [{lo.item()}, {hi.item()}]")
+    return images
+
+
+def rate(
+    images: mx.array,
+    num_steps: int,
+    key: mx.array | None = None,
+    gain: float = 1.0,
+) -> mx.array:
+    r"""Bernoulli rate coding: :math:`s_t \sim \mathrm{Bernoulli}(\min(1, g\,x))`.
+
+    Args:
+        images: intensities in ``[0, 1]``, shape ``[B, ...]``.
+        num_steps: number of time steps ``T >= 1``.
+        key: ``mx.random.key`` for reproducible draws (default: global RNG).
+        gain: scale ``g > 0`` applied to the intensities before clipping to 1.
+
+    Returns:
+        Spikes ``[T, B, ...]`` of the images' dtype.
+    """
+    check_int("num_steps", num_steps, minimum=1)
+    if not gain > 0:
+        raise ValueError(f"gain must be > 0; got {gain!r}")
+    images = _check_unit_images(images)
+    p = mx.minimum(images * gain, 1.0)
+    u = mx.random.uniform(shape=(num_steps, *images.shape), key=key)
+    return (u < p).astype(images.dtype)
+
+
+def latency(
+    images: mx.array,
+    num_steps: int,
+    threshold: float = 0.01,
+) -> mx.array:
+    r"""Time-to-first-spike coding: one spike per input, brighter means earlier.
+
+    An input :math:`x \ge` ``threshold`` fires once at
+    :math:`t = \mathrm{round}((1 - x)(T - 1))`; inputs below the threshold never fire.
+
+    Args:
+        images: intensities in ``[0, 1]``, shape ``[B, ...]``.
+        num_steps: number of time steps ``T >= 1``.
+        threshold: intensities below this stay silent.
+
+    Returns:
+        Spikes ``[T, B, ...]`` (at most one per input) of the images' dtype.
+    """
+    check_int("num_steps", num_steps, minimum=1)
+    if not 0 <= threshold <= 1:
+        raise ValueError(f"threshold must lie in [0, 1]; got {threshold!r}")
+    images = _check_unit_images(images)
+    t_fire = mx.round((1.0 - images) * (num_steps - 1))
+    steps = mx.arange(num_steps, dtype=images.dtype).reshape(num_steps, *([1] * images.ndim))
+    return ((steps == t_fire) & (images >= threshold)).astype(images.dtype)

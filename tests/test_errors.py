@@ -1,0 +1,141 @@
+"""Bad input raises a clear ValueError/TypeError naming the argument (never a silent answer)."""
+
+from __future__ import annotations
+
+import mlx.core as mx
+import numpy as np
+import pytest
+
+import mlx_snn as snn
+from mlx_snn.functional import lif_sequence, lif_step
+
+X = mx.ones((4, 2, 3))
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"reset": "soft"}, r"reset must be one of 'subtract', 'zero', 'none'; got 'soft'"),
+        (
+            {"reset_timing": "late"},
+            r"reset_timing must be one of 'immediate', 'delayed'; got 'late'",
+        ),
+        ({"surrogate": "relu"}, r"surrogate must be one of .*got 'relu'"),
+        ({"backend": "tpu"}, r"backend must be one of 'auto', 'mlx', 'metal', 'cuda'; got 'tpu'"),
+        ({"threshold": 0.0}, r"threshold must be > 0; got 0.0"),
+        ({"threshold": -1.0}, r"threshold must be > 0; got -1.0"),
+        ({"threshold": [1.0, -0.5]}, r"threshold must be > 0"),
+        ({"beta": 1.5}, r"beta must lie in \[0, 1\]; got 1.5"),
+        ({"beta": -0.1}, r"beta must lie in \[0, 1\]; got -0.1"),
+        ({"beta": [0.5, 1.2]}, r"beta must lie in \[0, 1\]"),
+        ({"beta": float("nan")}, r"beta must be finite"),
+        (
+            {"reset_timing": "delayed", "detach_reset": False},
+            r"detach_reset=False is not supported",
+        ),
+    ],
+)
+def test_lif_constructor_rejects_bad_options(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        snn.LIF(**kwargs)
+
+
+@pytest.mark.parametrize(
+    "kwargs, exc",
+    [
+        ({"beta": "0.9"}, TypeError),
+        ({"threshold": True}, TypeError),
+        ({"detach_reset": 1}, TypeError),
+        ({"surrogate": 3}, TypeError),
+    ],
+)
+def test_lif_constructor_rejects_wrong_types(kwargs, exc):
+    with pytest.raises(exc):
+        snn.LIF(**kwargs)
+
+
+def test_unavailable_backend_names_the_available_ones():
+    with pytest.raises(
+        ValueError,
+        match=r"backend 'metal' is not available here .*available backends: 'auto', 'mlx'",
+    ):
+        snn.LIF(backend="metal")
+    with pytest.raises(ValueError, match=r"backend 'cuda' is not available here"):
+        lif_sequence(X, backend="cuda")
+
+
+@pytest.mark.parametrize("shape", [(5,), ()])
+def test_input_with_fewer_than_two_dimensions_raises(shape):
+    with pytest.raises(ValueError, match=r"x must have at least 2 dimensions .*got shape"):
+        snn.LIF()(mx.ones(shape))
+
+
+def test_empty_sequence_raises():
+    with pytest.raises(ValueError, match="at least one time step"):
+        snn.LIF()(mx.ones((0, 2, 3)))
+
+
+@pytest.mark.parametrize("dtype", [mx.int32, mx.uint8, mx.bool_])
+def test_non_float_input_raises_type_error(dtype):
+    with pytest.raises(TypeError, match=r"x must have a floating dtype .*got"):
+        snn.LIF()(mx.ones((3, 2, 2), dtype=dtype))
+
+
+def test_numpy_input_raises_type_error():
+    with pytest.raises(TypeError, match=r"x must be an mx\.array; got ndarray"):
+        snn.LIF()(np.ones((3, 2, 2), np.float32))
+
+
+def test_state_with_wrong_shape_raises():
+    with pytest.raises(ValueError, match=r"v0 has shape \(2, 4\), expected \(2, 3\)"):
+        snn.LIF()(X, state=mx.zeros((2, 4)))
+    with pytest.raises(ValueError, match=r"v has shape \(3,\), expected \(2, 3\)"):
+        snn.LIF().step(X[0], mx.zeros((3,)))
+
+
+def test_state_with_integer_dtype_raises():
+    with pytest.raises(TypeError, match="v0 must have a floating dtype"):
+        snn.LIF()(X, state=mx.zeros((2, 3), dtype=mx.int32))
+
+
+def test_per_feature_parameter_that_does_not_broadcast_raises():
+    with pytest.raises(
+        ValueError, match=r"beta of shape \(4,\) does not broadcast to the feature shape \(3,\)"
+    ):
+        snn.LIF(beta=mx.full((4,), 0.5))(X)
+    with pytest.raises(ValueError, match=r"threshold of shape \(2, 3\) does not broadcast"):
+        lif_sequence(X, threshold=mx.ones((2, 3)))
+
+
+@pytest.mark.parametrize(
+    "kwargs, exc, match",
+    [
+        ({"beta": 2.0}, ValueError, r"beta must lie in \[0, 1\]"),
+        ({"threshold": 0}, ValueError, r"threshold must be a finite number > 0"),
+        ({"beta": "x"}, TypeError, "beta must be a float or an mx.array"),
+        ({"beta": mx.array([1], dtype=mx.int32)}, TypeError, "beta must have a floating dtype"),
+    ],
+)
+def test_functional_lif_validates_parameters(kwargs, exc, match):
+    with pytest.raises(exc, match=match):
+        lif_sequence(X, **kwargs)
+    with pytest.raises(exc, match=match):
+        lif_step(X[0], None, **kwargs)
+
+
+def test_voting_layer_rejects_indivisible_width_and_bad_voters():
+    with pytest.raises(
+        ValueError, match=r"last dimension of x \(25\) must be divisible by voters=10"
+    ):
+        snn.VotingLayer(10)(mx.ones((2, 3, 25)))
+    with pytest.raises(ValueError, match="voters must be >= 1; got 0"):
+        snn.VotingLayer(0)
+    with pytest.raises(TypeError, match="voters must be an int"):
+        snn.VotingLayer(2.5)
+
+
+def test_seq_to_batch_rejects_non_callables_and_rank_one_input():
+    with pytest.raises(TypeError, match="module must be callable"):
+        snn.SeqToBatch(3)
+    with pytest.raises(ValueError, match="at least 2 dimensions"):
+        snn.SeqToBatch(lambda x: x)(mx.ones((4,)))
