@@ -1,5 +1,6 @@
 """Pure functions on ``mx.array``: the math behind every module."""
 
 from .lif import RESETS, TIMINGS, LIFSequence, lif_sequence, lif_step
+from .scan import linear_scan
 
-__all__ = ["RESETS", "TIMINGS", "LIFSequence", "lif_sequence", "lif_step"]
+__all__ = ["RESETS", "TIMINGS", "LIFSequence", "lif_sequence", "lif_step", "linear_scan"]
