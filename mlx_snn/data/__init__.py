@@ -1,6 +1,7 @@
-"""Datasets: a small bundled MNIST subset for offline demos and tests."""
+"""Datasets: verified MNIST / Fashion-MNIST loader and a small bundled MNIST subset."""
 
 from .bundled import bundled_mnist
 from .idx import read_idx
+from .mnist import default_data_dir, mnist
 
-__all__ = ["bundled_mnist", "read_idx"]
+__all__ = ["bundled_mnist", "default_data_dir", "mnist", "read_idx"]

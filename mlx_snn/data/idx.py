@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import gzip
+import math
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +24,7 @@ def parse_idx(raw: bytes, name: str = "IDX data") -> np.ndarray:
         raise ValueError(f"{name}: truncated IDX header")
     shape = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
     dtype = np.dtype(_DTYPES[code])
-    expected = header + int(np.prod(shape)) * dtype.itemsize
+    expected = header + math.prod(shape) * dtype.itemsize
     if len(raw) != expected:
         raise ValueError(
             f"{name}: size {len(raw)} bytes does not match its header "
@@ -40,12 +42,16 @@ def read_idx_bytes(path: str | Path) -> bytes:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"IDX file not found: {path}")
-    data = path.read_bytes()
+    return decompress(path.read_bytes(), str(path))
+
+
+def decompress(data: bytes, name: str = "IDX data") -> bytes:
+    """Gunzip ``data`` if it starts with the gzip magic; raise ``ValueError`` if it is corrupt."""
     if data[:2] == b"\x1f\x8b":
         try:
             data = gzip.decompress(data)
-        except (OSError, EOFError) as err:
-            raise ValueError(f"{path}: corrupt or truncated gzip data ({err})") from err
+        except (OSError, EOFError, zlib.error) as err:
+            raise ValueError(f"{name}: corrupt or truncated gzip data ({err})") from err
     return data
 
 
