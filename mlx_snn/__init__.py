@@ -4,13 +4,15 @@ Time-major arrays ``[T, B, ...]``; images channels-last ``[T, B, H, W, C]``.
 Math lives in :mod:`mlx_snn.functional`; modules are thin wrappers.
 """
 
-from . import _runtime, backends, encode, functional, loss, surrogate
-from .nn import LIF, LIFOutput, SeqToBatch, VotingLayer
+from . import _runtime, backends, encode, functional, loss, models, surrogate
+from .nn import LIF, TAC, TACTP, LIFOutput, SeqToBatch, VotingLayer
 
 __version__ = "1.0.0.dev0"
 
 __all__ = [
     "LIF",
+    "TAC",
+    "TACTP",
     "LIFOutput",
     "SeqToBatch",
     "VotingLayer",
@@ -19,6 +21,7 @@ __all__ = [
     "encode",
     "functional",
     "loss",
+    "models",
     "surrogate",
 ]
 

@@ -2,5 +2,16 @@
 
 from .lif import RESETS, TIMINGS, LIFSequence, lif_sequence, lif_step
 from .scan import linear_scan
+from .tac import tac_aggregate, tac_group_weights, tac_weight_sums
 
-__all__ = ["RESETS", "TIMINGS", "LIFSequence", "lif_sequence", "lif_step", "linear_scan"]
+__all__ = [
+    "RESETS",
+    "TIMINGS",
+    "LIFSequence",
+    "lif_sequence",
+    "lif_step",
+    "linear_scan",
+    "tac_aggregate",
+    "tac_group_weights",
+    "tac_weight_sums",
+]

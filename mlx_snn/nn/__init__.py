@@ -2,5 +2,6 @@
 
 from .layers import SeqToBatch, VotingLayer
 from .lif import LIF, LIFOutput
+from .tac import TAC, TACTP
 
-__all__ = ["LIF", "LIFOutput", "SeqToBatch", "VotingLayer"]
+__all__ = ["LIF", "TAC", "TACTP", "LIFOutput", "SeqToBatch", "VotingLayer"]

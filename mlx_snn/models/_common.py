@@ -1,0 +1,79 @@
+"""Shared pieces of the paper networks: mode parsing and the conv block per mode."""
+
+from __future__ import annotations
+
+import math
+
+import mlx.core as mx
+import mlx.nn as nn
+
+from .._checks import check_choice, check_int
+from ..nn.layers import SeqToBatch
+from ..nn.lif import LIF
+from ..nn.tac import TAC, TACTP
+
+MODES = ("baseline", "tac", "tactp")
+
+
+def resolve_mode(mode: str, group: int, tac) -> tuple[str, int]:
+    """Return ``(mode, group)``; ``tac=None | ("tac", g) | ("tactp", g)`` overrides both."""
+    if tac is not None:
+        if not (isinstance(tac, (tuple, list)) and len(tac) == 2):
+            raise ValueError(f'tac must be None, ("tac", g) or ("tactp", g); got {tac!r}')
+        mode, group = tac
+        if mode == "baseline":
+            raise ValueError(f'tac must be None, ("tac", g) or ("tactp", g); got {tac!r}')
+    check_choice("mode", mode, MODES)
+    return mode, check_int("group", group, minimum=1)
+
+
+def steps_after(num_steps: int, group: int, mode: str) -> int:
+    """Time steps a TAC block passes on (``ceil(T/g)`` in "tac" mode, ``T`` otherwise)."""
+    return math.ceil(num_steps / min(group, num_steps)) if mode == "tac" else num_steps
+
+
+def conv_steps(num_steps: int, group: int, mode: str, n_conv: int) -> tuple[int, ...]:
+    """Frames per sample that reach each conv layer, for ``num_steps`` input steps."""
+    steps, t = [], check_int("num_steps", num_steps, minimum=1)
+    for _ in range(n_conv):
+        steps.append(t if mode == "baseline" else math.ceil(t / min(group, t)))
+        t = steps_after(t, group, mode)
+    return tuple(steps)
+
+
+class ConvBlock(nn.Module):
+    """Conv -> BatchNorm -> LIF -> MaxPool(2) on ``[T, B, H, W, C]``, in one of three modes.
+
+    baseline: conv and BN on all ``T*B`` frames (one merged call each), LIF over ``T``.
+    tac: ``TAC(conv)`` -> ``[ceil(T/g), B, ...]``, BN on those frames, LIF over ``ceil(T/g)``.
+    tactp: ``TACTP(Sequential(conv, BN), neuron=LIF)``: conv+BN on ``ceil(T/g)*B``
+    frames, LIF over ``T`` steps.
+    """
+
+    def __init__(self, conv: nn.Module, channels: int, lif: LIF, mode: str, group: int):
+        super().__init__()
+        self.mode = mode
+        bn = nn.BatchNorm(channels)
+        if mode == "baseline":
+            self.conv, self.bn, self.lif = SeqToBatch(conv), SeqToBatch(bn), lif
+        elif mode == "tac":
+            self.conv, self.bn, self.lif = TAC(conv, group, beta=lif.beta), SeqToBatch(bn), lif
+        else:
+            self.conv = TACTP(nn.Sequential(conv, bn), group, neuron=lif, beta=lif.beta)
+        self.pool = SeqToBatch(nn.MaxPool2d(2))
+
+    def __call__(self, x: mx.array) -> mx.array:
+        if self.mode == "tactp":
+            return self.pool(self.conv(x))
+        return self.pool(self.lif(self.bn(self.conv(x))))
+
+
+def check_frames(x: mx.array, frame_shape: tuple[int, ...]) -> None:
+    """``x`` must be a float ``[T, B, *frame_shape]`` array."""
+    if not isinstance(x, mx.array):
+        raise TypeError(f"x must be an mx.array; got {type(x).__name__}")
+    if x.ndim != 2 + len(frame_shape) or tuple(x.shape[2:]) != frame_shape:
+        want = ", ".join(str(d) for d in frame_shape)
+        raise ValueError(f"x must have shape [T, B, {want}]; got {tuple(x.shape)}")
+    if not mx.issubdtype(x.dtype, mx.floating):
+        raise TypeError(f"x must have a floating dtype; got {x.dtype}")
