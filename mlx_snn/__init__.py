@@ -5,7 +5,7 @@ Math lives in :mod:`mlx_snn.functional`; modules are thin wrappers.
 """
 
 from . import _runtime, backends, encode, functional, loss, models, surrogate
-from .nn import LIF, TAC, TACTP, LIFOutput, SeqToBatch, VotingLayer
+from .nn import LIF, TAC, TACTP, AssociativeLeaky, LIFOutput, SeqToBatch, VotingLayer
 
 __version__ = "1.0.0.dev0"
 
@@ -13,6 +13,7 @@ __all__ = [
     "LIF",
     "TAC",
     "TACTP",
+    "AssociativeLeaky",
     "LIFOutput",
     "SeqToBatch",
     "VotingLayer",
