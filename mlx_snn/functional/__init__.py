@@ -1,16 +1,23 @@
 """Pure functions on ``mx.array``: the math behind every module."""
 
+from .amos import METHODS as AMOS_METHODS
+from .amos import AMOSSequence, FirstSpike, amos, first_spike
 from .associative import associative_scan, associative_scan_log
 from .lif import RESETS, TIMINGS, LIFSequence, lif_sequence, lif_step
 from .scan import linear_scan
 from .tac import tac_aggregate, tac_group_weights, tac_weight_sums
 
 __all__ = [
+    "AMOS_METHODS",
     "RESETS",
     "TIMINGS",
+    "AMOSSequence",
+    "FirstSpike",
     "LIFSequence",
+    "amos",
     "associative_scan",
     "associative_scan_log",
+    "first_spike",
     "lif_sequence",
     "lif_step",
     "linear_scan",

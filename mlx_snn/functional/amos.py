@@ -1,0 +1,341 @@
+r"""At-most-one-spike (AMOS) LIF neuron and first-spike extraction (PTTFS, Che et al.).
+
+With input current :math:`x_t`, membrane time constant :math:`\tau > 1`,
+:math:`\alpha = 1 - 1/\tau`, threshold :math:`\theta` and :math:`h_{-1} = 0`:
+
+.. math::
+
+    h_t &= \alpha h_{t-1} + x_t / \tau              \\
+    t_f &= \min\{t : h_t \ge \theta \ \text{or}\ t = T-1\}  \\
+    s_t &= [t = t_f]
+
+There is no reset: each neuron fires exactly once, at its first threshold
+crossing, or is forced to fire at the last step :math:`T-1` if it never crosses.
+This equals the sequential recurrence with firing mask :math:`F`,
+:math:`s_t = \tilde s_t (1 - F_{t-1})`, :math:`F_t = F_{t-1} + s_t`, where the
+"fake spike" :math:`\tilde s_t = \Theta(h_t - \theta)` for :math:`t < T-1` and
+:math:`\tilde s_{T-1} = 1` (the forced spike).
+
+**Backward.** The surrogate replaces :math:`\Theta'` by :math:`\sigma'(h_t - \theta)`.
+The forced last-step fake spike has forward value 1 and derivative
+:math:`\sigma'(h_{T-1} - \theta)` (whether or not the neuron crossed at
+:math:`T-1`). With that choice the paper's "second fake spike" rule (eqs 15-19)
+is exactly the autodiff gradient of the sequential recurrence, forced neurons
+included. With :math:`g_t = \partial L / \partial s_t` and :math:`t_{sf}` the first
+fake spike after :math:`t_f` (step :math:`T-1` counts as one, so :math:`t_{sf}`
+exists unless :math:`t_f = T-1`; then its term is 0):
+
+.. math::
+
+    \frac{dL}{ds_t} &= \begin{cases}
+        g_t - g_{t_f} & t < t_f \\ g_{t_f} - g_{t_{sf}} & t = t_f \\ 0 & t > t_f
+    \end{cases} \\
+    G_t &= \frac{dL}{ds_t}\,\sigma'(h_t - \theta) + \frac{\partial L}{\partial h_t}, \qquad
+    \bar g_t = G_t + \alpha \bar g_{t+1}, \qquad
+    \frac{\partial L}{\partial x_t} = \bar g_t / \tau
+
+``method="parallel"`` computes :math:`h` with a stable blocked scan (no
+:math:`\alpha^{-t}` factors: the closed form :math:`A\,\mathrm{cumsum}(A^{-1}X)` of
+the paper overflows in fp32 beyond :math:`t \approx 128` for :math:`\tau = 2`),
+finds :math:`t_f` with a compare and an ``argmax`` over time, and differentiates
+with the rule above inside an ``mx.custom_function``. ``method="sequential"`` runs
+the step loop with the firing mask and lets autograd differentiate it; it exists
+as a baseline and a cross-check.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import NamedTuple
+
+import mlx.core as mx
+import numpy as np
+
+from .. import surrogate as _surrogate
+from .._checks import check_broadcastable_to_features, check_choice, check_float_array
+
+METHODS = ("parallel", "sequential")
+
+__all__ = ["METHODS", "AMOSSequence", "FirstSpike", "amos", "first_spike"]
+
+# block length of the parallel scan: the in-block loop has this many steps
+_BLOCK = 32
+
+
+class FirstSpike(NamedTuple):
+    """Result of :func:`first_spike`; every field is ``[B, ...]`` (``h.shape[1:]``).
+
+    Attributes:
+        t_first: ``int32`` first step with ``h_t >= threshold``, else ``T - 1``.
+        forced: ``bool``, ``True`` where no step crossed the threshold (the spike
+            at ``T - 1`` is forced).
+        t_second: ``int32`` first fake spike after ``t_first`` (step ``T - 1``
+            counts as a fake spike), or ``T`` (the sentinel for "none", which
+            happens exactly when ``t_first == T - 1``).
+    """
+
+    t_first: mx.array
+    forced: mx.array
+    t_second: mx.array
+
+
+class AMOSSequence(NamedTuple):
+    """Result of :func:`amos`.
+
+    Attributes:
+        spikes: ``[T, B, ...]``, one-hot in time (exactly one 1 per neuron), dtype of ``x``.
+        mem: ``[T, B, ...]`` membrane ``h`` (no reset).
+        t_first: ``[B, ...]`` ``int32`` firing step ``t_f``.
+    """
+
+    spikes: mx.array
+    mem: mx.array
+    t_first: mx.array
+
+
+def _time_index(T: int, ndim: int) -> mx.array:
+    return mx.arange(T, dtype=mx.int32).reshape(T, *([1] * (ndim - 1)))
+
+
+def _fake_spikes(h, threshold):
+    """``h >= threshold`` with the last step forced to True."""
+    return (h >= threshold) | (_time_index(h.shape[0], h.ndim) == h.shape[0] - 1)
+
+
+def _first_spike(h, threshold) -> FirstSpike:
+    T = h.shape[0]
+    crossed = h >= threshold
+    steps = _time_index(T, h.ndim)
+    fake = crossed | (steps == T - 1)
+    t_first = mx.argmax(fake, axis=0).astype(mx.int32)
+    later = fake & (steps > t_first)
+    t_second = mx.where(t_first < T - 1, mx.argmax(later, axis=0).astype(mx.int32), T)
+    return FirstSpike(t_first, ~mx.any(crossed, axis=0), t_second.astype(mx.int32))
+
+
+def _check_threshold(threshold, feature_shape, dtype):
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float, mx.array)):
+        raise TypeError(f"threshold must be a float or an mx.array; got {type(threshold).__name__}")
+    if isinstance(threshold, mx.array):
+        check_float_array("threshold", threshold)
+        check_broadcastable_to_features("threshold", tuple(threshold.shape), feature_shape)
+        if not mx.all(threshold > 0).item():
+            raise ValueError("threshold must be > 0 everywhere; got an array with values <= 0")
+        return mx.stop_gradient(threshold.astype(dtype))
+    if not 0 < threshold < float("inf"):
+        raise ValueError(f"threshold must be a finite number > 0; got {threshold!r}")
+    return float(threshold)
+
+
+def _check_sequence(name, x):
+    check_float_array(name, x, min_ndim=2)
+    if x.shape[0] < 1:
+        raise ValueError(f"{name} must have at least one time step; got shape {tuple(x.shape)}")
+    return x
+
+
+def first_spike(h: mx.array, threshold: float | mx.array = 1.0) -> FirstSpike:
+    r"""First threshold crossing of each neuron, with a forced spike at the last step.
+
+    :math:`t_f = \min\{t : h_t \ge \theta \text{ or } t = T-1\}`, computed in parallel
+    as ``argmax`` over time of the fake spikes ``h >= threshold`` with step ``T - 1``
+    set to True (``argmax`` returns the first maximum).
+
+    Args:
+        h: membrane ``[T, B, ...]`` (floating point, ``T >= 1``).
+        threshold: ``> 0``; a float or an array broadcastable to ``h.shape[2:]``.
+
+    Returns:
+        :class:`FirstSpike` ``(t_first, forced, t_second)``, each ``[B, ...]``.
+
+    Raises:
+        ValueError: fewer than 2 dimensions, no time steps, threshold ``<= 0``,
+            threshold shape that does not broadcast.
+        TypeError: non-floating ``h`` or threshold.
+    """
+    _check_sequence("h", h)
+    threshold = _check_threshold(threshold, tuple(h.shape[2:]), h.dtype)
+    return _first_spike(h, threshold)
+
+
+# ----------------------------------------------------------------------------
+# Stable scan h_t = alpha * h_{t-1} + b_t for a constant decay (blocked)
+# ----------------------------------------------------------------------------
+
+
+@functools.cache
+def _block_powers(alpha: float, L: int):
+    """``alpha^(j+1)`` and ``alpha^(L-j)`` for ``j = 0..L-1`` (never above 1)."""
+    j = np.arange(L)
+    return (
+        mx.array(alpha ** (j + 1.0), dtype=mx.float32),
+        mx.array(alpha ** (L - j * 1.0), dtype=mx.float32),
+    )
+
+
+def _decay_scan(b: mx.array, alpha: float, reverse: bool = False) -> mx.array:
+    """Solve ``h_t = alpha h_{t-1} + b_t`` (or backwards) over axis 0 of ``b [T, M]``.
+
+    Blocks of length L: a loop of L steps runs inside all blocks at once; the
+    block carries are the same scan with decay ``alpha^L`` (applied recursively),
+    and each block adds ``alpha^(j+1)`` (``alpha^(L-j)`` backwards) times the
+    carry. Only non-negative powers of alpha appear, so nothing overflows.
+    """
+    T, M = b.shape
+    if T <= _BLOCK:
+        return _loop_scan(b, alpha, reverse)
+    L = _BLOCK
+    G = -(-T // L)
+    if G * L != T:
+        b = mx.concatenate([b, mx.zeros((G * L - T, M), b.dtype)])
+    blocks = b.reshape(G, L, M).swapaxes(0, 1)  # [L, G, M]: loop over L
+    local = _loop_scan(blocks, alpha, reverse)
+    head, tail = _block_powers(alpha, L)
+    if reverse:
+        carry = _decay_scan(local[0], alpha**L, reverse=True)  # value at each block start
+        carry = mx.concatenate([carry[1:], mx.zeros((1, M), b.dtype)])
+        full = local + tail.astype(b.dtype)[:, None, None] * carry[None]
+    else:
+        carry = _decay_scan(local[-1], alpha**L)  # value at each block end
+        carry = mx.concatenate([mx.zeros((1, M), b.dtype), carry[:-1]])
+        full = local + head.astype(b.dtype)[:, None, None] * carry[None]
+    return full.swapaxes(0, 1).reshape(G * L, M)[:T]
+
+
+def _loop_scan(b, alpha, reverse):
+    order = range(b.shape[0] - 1, -1, -1) if reverse else range(b.shape[0])
+    out = [None] * b.shape[0]
+    h = None
+    for t in order:
+        h = b[t] if h is None else alpha * h + b[t]
+        out[t] = h
+    return mx.stack(out)
+
+
+# ----------------------------------------------------------------------------
+# Parallel AMOS with the second-fake-spike backward
+# ----------------------------------------------------------------------------
+
+
+def _charge(x, alpha, inv_tau):
+    T = x.shape[0]
+    h = _decay_scan((x * inv_tau).reshape(T, -1), alpha)
+    return h.reshape(x.shape)
+
+
+def _forward_parallel(x, threshold, alpha, inv_tau):
+    h = _charge(x, alpha, inv_tau)
+    fake = _fake_spikes(h, threshold)
+    t_first = mx.argmax(fake, axis=0).astype(mx.int32)
+    spikes = (_time_index(x.shape[0], x.ndim) == t_first).astype(x.dtype)
+    return spikes, h, t_first
+
+
+def _backward_parallel(g_s, g_h, spikes, h, t_first, threshold, alpha, inv_tau, derivative):
+    T = h.shape[0]
+    steps = _time_index(T, h.ndim)
+    later = _fake_spikes(h, threshold) & (steps > t_first)
+    t_second = mx.argmax(later, axis=0)
+    g_first = mx.sum(g_s * spikes, axis=0)
+    g_second = mx.where(t_first < T - 1, mx.take_along_axis(g_s, t_second[None], axis=0)[0], 0.0)
+    g_spike = mx.where(steps < t_first, g_s - g_first, spikes * (g_first - g_second))
+    grad = g_spike * derivative(h - threshold) + g_h
+    g_mem = _decay_scan(grad.reshape(T, -1), alpha, reverse=True).reshape(h.shape)
+    return g_mem * inv_tau
+
+
+@functools.lru_cache(maxsize=64)
+def _parallel_fn(tau: float, surrogate: _surrogate.Surrogate):
+    alpha, inv_tau = 1.0 - 1.0 / tau, 1.0 / tau
+    forward = mx.compile(functools.partial(_forward_parallel, alpha=alpha, inv_tau=inv_tau))
+    backward = mx.compile(
+        functools.partial(
+            _backward_parallel, alpha=alpha, inv_tau=inv_tau, derivative=surrogate.derivative
+        )
+    )
+
+    @mx.custom_function
+    def amos_parallel(x, threshold):
+        return forward(x, threshold)
+
+    @amos_parallel.vjp
+    def amos_parallel_vjp(primals, cotangents, outputs):
+        _, threshold = primals
+        g_s, g_h, _ = cotangents
+        spikes, h, t_first = outputs
+        g_x = backward(g_s, g_h, spikes, h, t_first, threshold)
+        return g_x, mx.zeros_like(threshold)
+
+    return amos_parallel
+
+
+def _amos_sequential(x, threshold, tau, surrogate):
+    alpha, inv_tau = 1.0 - 1.0 / tau, 1.0 / tau
+    T = x.shape[0]
+    h = mx.zeros(x.shape[1:], x.dtype)
+    fired = mx.zeros(x.shape[1:], x.dtype)
+    spikes, mems = [], []
+    for t in range(T):
+        h = alpha * h + inv_tau * x[t]
+        fake = surrogate(h - threshold)
+        if t == T - 1:
+            # forced spike: value 1, derivative sigma'(h - threshold)
+            fake = fake + mx.stop_gradient(1.0 - fake)
+        s = fake * (1.0 - fired)
+        fired = fired + s
+        spikes.append(s)
+        mems.append(h)
+    spikes = mx.stack(spikes)
+    return AMOSSequence(spikes, mx.stack(mems), mx.argmax(spikes, axis=0).astype(mx.int32))
+
+
+def _check_tau(tau):
+    if isinstance(tau, bool) or not isinstance(tau, (int, float)):
+        raise TypeError(f"tau must be a number; got {type(tau).__name__}")
+    if not 1 < tau < float("inf"):
+        raise ValueError(f"tau must be a finite number > 1 (the decay is 1 - 1/tau); got {tau!r}")
+    return float(tau)
+
+
+def amos(
+    x: mx.array,
+    tau: float = 2.0,
+    threshold: float | mx.array = 1.0,
+    surrogate: str | _surrogate.Surrogate = "atan",
+    method: str = "parallel",
+) -> AMOSSequence:
+    r"""Run an AMOS LIF neuron over a time-major sequence (equations in the module docstring).
+
+    Args:
+        x: input current ``[T, B, ...]`` (floating point, ``T >= 1``).
+        tau: membrane time constant, a float ``> 1`` (decay ``alpha = 1 - 1/tau``).
+        threshold: ``> 0``; a float or an array broadcastable to ``x.shape[2:]``
+            (not differentiated).
+        surrogate: name or :class:`mlx_snn.surrogate.Surrogate` for the backward.
+        method: ``"parallel"`` (blocked scan, first-spike ``argmax``, second-fake-spike
+            backward) | ``"sequential"`` (step loop differentiated by autograd).
+            Both give the same spikes and, up to rounding, the same gradients.
+
+    Returns:
+        :class:`AMOSSequence` ``(spikes [T, B, ...], mem [T, B, ...], t_first [B, ...])``.
+
+    Raises:
+        ValueError: ``tau <= 1``, ``threshold <= 0``, unknown ``method`` or surrogate
+            name, ``x`` with fewer than 2 dimensions or no time steps.
+        TypeError: non-floating ``x`` or threshold, non-numeric ``tau``.
+    """
+    check_choice("method", method, METHODS)
+    surrogate = _surrogate.get(surrogate)
+    tau = _check_tau(tau)
+    _check_sequence("x", x)
+    threshold = _check_threshold(threshold, tuple(x.shape[2:]), x.dtype)
+    return _amos(x, tau, threshold, surrogate, method)
+
+
+def _amos(x, tau, threshold, surrogate, method) -> AMOSSequence:
+    """:func:`amos` on validated arguments (used by the modules)."""
+    if method == "sequential":
+        return _amos_sequential(x, threshold, tau, surrogate)
+    if not isinstance(threshold, mx.array):
+        threshold = mx.array(threshold, dtype=x.dtype)
+    return AMOSSequence(*_parallel_fn(tau, surrogate)(x, threshold))
