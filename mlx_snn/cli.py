@@ -1,10 +1,12 @@
-"""The ``mlx-snn`` command: ``demo`` and ``info``."""
+"""The ``mlx-snn`` command: ``demo``, ``info`` and ``bench``."""
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import platform
 import sys
+from pathlib import Path
 
 import mlx.core as mx
 import numpy as np
@@ -43,6 +45,73 @@ def info() -> dict[str, str]:
     }
 
 
+def find_bench_dir(cwd: Path | None = None) -> Path:
+    """The source checkout's ``bench/`` folder (next to the package source, else in the cwd).
+
+    ``bench/`` is not part of the wheel: raise ``FileNotFoundError`` saying where it looked.
+    """
+    candidates = [Path(__file__).resolve().parents[1] / "bench", Path(cwd or Path.cwd()) / "bench"]
+    for path in candidates:
+        if (path / "suite.py").is_file():
+            return path
+    looked = ", ".join(str(p) for p in candidates)
+    raise FileNotFoundError(
+        "mlx-snn bench needs a source checkout (the benchmarks are not installed with the "
+        f"package): no bench/suite.py in {looked}. Clone the repository, pip install -e "
+        "'.[bench]', and run mlx-snn bench from its root."
+    )
+
+
+def bench_argv(args: argparse.Namespace) -> list[str]:
+    """The ``bench`` subcommand's options as arguments for ``bench/suite.py``."""
+    argv = ["--quick"] if args.quick else []
+    if args.only:
+        argv += ["--only", *args.only]
+    if args.out is not None:
+        argv += ["--out", str(args.out)]
+    if args.reps is not None:
+        argv += ["--reps", str(args.reps)]
+    if args.install_peers:
+        argv.append("--install-peers")
+    return argv
+
+
+def run_bench(args: argparse.Namespace) -> int:
+    try:
+        bench_dir = find_bench_dir()
+    except FileNotFoundError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    root = str(bench_dir.parent)
+    if root not in sys.path:
+        sys.path.insert(0, root)
+    if args.peers_only:
+        peers = importlib.import_module("bench.peers")
+        return peers.main(["install" if args.install_peers else "status"])
+    suite = importlib.import_module("bench.suite")
+    return suite.main(bench_argv(args), prog="mlx-snn bench")
+
+
+def add_bench_parser(sub) -> argparse.ArgumentParser:
+    bench = sub.add_parser(
+        "bench", help="benchmark suite vs snnTorch, SpikingJelly, mlx-snn 0.5.0 (source checkout)"
+    )
+    bench.add_argument("--quick", action="store_true", help="small shapes, few reps")
+    bench.add_argument("--only", nargs="+", metavar="NAME", help="run only these workloads")
+    bench.add_argument("--out", type=Path, default=None, help="results folder")
+    bench.add_argument("--reps", type=int, default=None, help="timed repetitions per cell")
+    bench.add_argument(
+        "--install-peers", action="store_true", help="pip-install missing peer libraries first"
+    )
+    bench.add_argument(
+        "--peers",
+        dest="peers_only",
+        action="store_true",
+        help="only show (or with --install-peers, install) the peer libraries",
+    )
+    return bench
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="mlx-snn", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -52,7 +121,13 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--limit", type=int, default=None, help="use N training images")
     sub.add_parser("info", help="versions, device, backends and kernels")
+    add_bench_parser(sub)
     args = parser.parse_args(argv)
+
+    if args.command == "bench":
+        if args.reps is not None and args.reps < 1:
+            parser.error(f"--reps must be >= 1; got {args.reps}")
+        return run_bench(args)
 
     if args.command == "info":
         for key, value in info().items():

@@ -1,0 +1,115 @@
+"""Run one table row: guard each implementation against the reference, then time it.
+
+An implementation is an :class:`Impl` (``step`` runs one synchronised step,
+``outputs`` returns numpy arrays for the guard) or a ``str`` saying why it is
+unavailable, which becomes a ``skipped`` cell.
+"""
+
+from __future__ import annotations
+
+import gc
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from bench.harness import measure, record
+
+
+@dataclass
+class Impl:
+    step: Callable[[], None]
+    outputs: Callable[[], tuple[np.ndarray, ...]]
+    memory: str  # "mlx" | "rss" | "torch_cuda"
+    reference: str = "immediate"  # which of our conventions the guard compares with
+    note: str = ""
+    compare_grad: bool = True  # False where the peer's surrogate is defined differently
+
+
+Guard = Callable[[Impl, Impl], tuple[bool, str]]
+
+
+def run_row(
+    workload: str,
+    row: str,
+    impls: dict[str, Callable[[], Impl | str]],
+    *,
+    references: dict[str, str | Callable[[], Impl | str]] | None = None,
+    guard: Guard | None = None,
+    reps: int = 5,
+    warmup: int = 1,
+    params: dict | None = None,
+    budget_s: float | None = None,
+    estimates: dict[str, float] | None = None,
+) -> list[dict]:
+    """Build, guard and time every implementation of one row; return its records.
+
+    ``impls`` maps a column name to a zero-argument builder (built lazily so that a
+    skipped cell allocates nothing). ``references`` maps a convention name
+    (``impl.reference``) to the column holding our implementation of it, or to a
+    builder of an untimed reference; each other implementation is guarded against it
+    with ``guard``. ``estimates``
+    (column -> seconds per step, e.g. extrapolated from a shorter T) skips a cell
+    whose ``(reps + warmup)`` steps would exceed ``budget_s``.
+    """
+    references = references or {}
+    built: dict[str, Impl] = {}
+    records = []
+    for col, build in impls.items():
+        est = (estimates or {}).get(col)
+        if budget_s is not None and est is not None and est * (reps + warmup) > budget_s:
+            note = f"skipped: est. {est * (reps + warmup):.0f} s > budget {budget_s:.0f} s"
+            records.append(record(workload, row, col, status="skipped", note=note, params=params))
+            continue
+        try:
+            impl = build()
+        except Exception as exc:
+            records.append(_error(workload, row, col, exc, params))
+            continue
+        if isinstance(impl, str):
+            records.append(record(workload, row, col, status="skipped", note=impl, params=params))
+            continue
+        status, note = "ok", impl.note
+        ref_col = references.get(impl.reference)
+        try:
+            if guard is not None and ref_col is not None and ref_col != col:
+                if callable(ref_col):
+                    ref = ref_col()
+                    ref = None if isinstance(ref, str) else ref
+                else:
+                    ref = built.get(ref_col)
+                if ref is None:
+                    note = _join(note, f"not compared: our {impl.reference} reference unavailable")
+                else:
+                    ok, why = guard(impl, ref)
+                    status = "ok" if ok else "mismatch"
+                    note = _join(note, why)
+            start = time.perf_counter()
+            timing = measure(impl.step, memory=impl.memory, reps=reps, warmup=warmup)
+            timing["wall_s"] = time.perf_counter() - start
+        except Exception as exc:
+            records.append(_error(workload, row, col, exc, params))
+            continue
+        built[col] = impl
+        records.append(
+            record(workload, row, col, status=status, note=note, timing=timing, params=params)
+        )
+    built.clear()
+    gc.collect()
+    return records
+
+
+def _join(a: str, b: str) -> str:
+    return "; ".join(p for p in (a, b) if p)
+
+
+def _error(workload, row, col, exc, params) -> dict:
+    last = traceback.format_exception_only(type(exc), exc)[-1].strip()
+    return record(workload, row, col, status="error", note=last[:200], params=params)
+
+
+def extrapolate(last: dict[str, tuple[float, float]], size: float) -> dict[str, float]:
+    """Column -> seconds at ``size``, linear in size from ``last[col] = (size, seconds)``."""
+    return {col: sec * size / prev for col, (prev, sec) in last.items() if prev > 0}
