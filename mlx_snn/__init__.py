@@ -5,17 +5,31 @@ Math lives in :mod:`mlx_snn.functional`; modules are thin wrappers.
 """
 
 from . import _runtime, backends, encode, functional, loss, models, surrogate
-from .nn import LIF, TAC, TACTP, AssociativeLeaky, LIFOutput, SeqToBatch, VotingLayer
+from .nn import (
+    AMOS,
+    LIF,
+    TAC,
+    TACTP,
+    AMOSOutput,
+    AssociativeLeaky,
+    LIFOutput,
+    SeqToBatch,
+    TemporalSelectorDecoder,
+    VotingLayer,
+)
 
 __version__ = "1.0.0.dev0"
 
 __all__ = [
+    "AMOS",
     "LIF",
     "TAC",
     "TACTP",
+    "AMOSOutput",
     "AssociativeLeaky",
     "LIFOutput",
     "SeqToBatch",
+    "TemporalSelectorDecoder",
     "VotingLayer",
     "__version__",
     "backends",

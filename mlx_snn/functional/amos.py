@@ -56,7 +56,15 @@ from .._checks import check_broadcastable_to_features, check_choice, check_float
 
 METHODS = ("parallel", "sequential")
 
-__all__ = ["METHODS", "AMOSSequence", "FirstSpike", "amos", "first_spike"]
+__all__ = [
+    "METHODS",
+    "AMOSSequence",
+    "FirstSpike",
+    "Selection",
+    "amos",
+    "first_spike",
+    "temporal_selector",
+]
 
 # block length of the parallel scan: the in-block loop has this many steps
 _BLOCK = 32
@@ -90,6 +98,19 @@ class AMOSSequence(NamedTuple):
 
     spikes: mx.array
     mem: mx.array
+    t_first: mx.array
+
+
+class Selection(NamedTuple):
+    """Result of :func:`temporal_selector`.
+
+    Attributes:
+        logits: ``[B, ...]`` membrane of every output neuron at ``t_first``.
+        t_first: ``[B]`` ``int32`` earliest firing step over the sample's neurons
+            (``T - 1`` when none crosses the threshold).
+    """
+
+    logits: mx.array
     t_first: mx.array
 
 
@@ -156,6 +177,37 @@ def first_spike(h: mx.array, threshold: float | mx.array = 1.0) -> FirstSpike:
     _check_sequence("h", h)
     threshold = _check_threshold(threshold, tuple(h.shape[2:]), h.dtype)
     return _first_spike(h, threshold)
+
+
+def _temporal_selector(h, threshold) -> Selection:
+    t_f = _first_spike(h, threshold).t_first
+    t_first = mx.min(t_f.reshape(t_f.shape[0], -1), axis=1)
+    index = mx.broadcast_to(t_first.reshape(1, -1, *([1] * (h.ndim - 2))), (1, *h.shape[1:]))
+    return Selection(mx.take_along_axis(h, index, axis=0)[0], t_first)
+
+
+def temporal_selector(h: mx.array, threshold: float | mx.array = 1.0) -> Selection:
+    r"""PTTFS temporal selector: read every output neuron's membrane at the first spike.
+
+    For each sample ``b``, :math:`t_{1st} = \min_c t_f[b, c]` over its output
+    neurons (:func:`first_spike`, so :math:`T-1` when none crosses), and
+    ``logits[b] = h[t_1st, b]``. The selection is piecewise constant: the gradient
+    flows into ``h`` at :math:`t_{1st}` only. At ``T = 1`` the logits are ``h[0]``
+    (a membrane decoder).
+
+    Args:
+        h: output-layer membrane ``[T, B, ...]`` (usually ``[T, B, classes]``).
+        threshold: confidence threshold ``> 0``; float or array broadcastable to ``h.shape[2:]``.
+
+    Returns:
+        :class:`Selection` ``(logits [B, ...], t_first [B])``.
+
+    Raises:
+        ValueError / TypeError: as :func:`first_spike`.
+    """
+    _check_sequence("h", h)
+    threshold = _check_threshold(threshold, tuple(h.shape[2:]), h.dtype)
+    return _temporal_selector(h, threshold)
 
 
 # ----------------------------------------------------------------------------

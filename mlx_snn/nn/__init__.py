@@ -1,8 +1,20 @@
 """Neuron and layer modules (thin wrappers holding parameters)."""
 
+from .amos import AMOS, AMOSOutput, TemporalSelectorDecoder
 from .associative import AssociativeLeaky
 from .layers import SeqToBatch, VotingLayer
 from .lif import LIF, LIFOutput
 from .tac import TAC, TACTP
 
-__all__ = ["LIF", "TAC", "TACTP", "AssociativeLeaky", "LIFOutput", "SeqToBatch", "VotingLayer"]
+__all__ = [
+    "AMOS",
+    "LIF",
+    "TAC",
+    "TACTP",
+    "AMOSOutput",
+    "AssociativeLeaky",
+    "LIFOutput",
+    "SeqToBatch",
+    "TemporalSelectorDecoder",
+    "VotingLayer",
+]

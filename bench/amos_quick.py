@@ -1,0 +1,72 @@
+"""AMOS (PTTFS) layer, fwd+bwd: parallel method vs sequential step loop, side by side.
+
+Usage: ``python bench/amos_quick.py [--T 256 ...] [--width 256 1024 ...] [--reps 5]``.
+Prints a markdown table with the ratio of medians (sequential / parallel) and
+writes ``bench/results/amos_quick-<kind>-<host>.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import mlx.core as mx
+
+import mlx_snn as snn
+from bench.harness import markdown_table, save, time_fn
+
+
+def step_fn(x, w, method):
+    def loss(x):
+        out = snn.functional.amos(x, tau=2.0, threshold=1.0, method=method)
+        return (out.spikes * w).sum()
+
+    grad = mx.grad(loss)
+    return lambda: mx.eval(grad(x))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--T", type=int, nargs="+", default=[8, 64, 256, 1024])
+    parser.add_argument("--width", type=int, nargs="+", default=[256, 1024, 16384])
+    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--reps", type=int, default=5)
+    args = parser.parse_args()
+    rows, results = [], []
+    for width in args.width:
+        for T in args.T:
+            n = width // args.batch
+            mx.random.seed(0)
+            x = 2.0 * mx.random.uniform(shape=(T, args.batch, n))
+            w = mx.random.normal((T, args.batch, n))
+            mx.eval(x, w)
+            par = time_fn(step_fn(x, w, "parallel"), reps=args.reps)
+            seq = time_fn(step_fn(x, w, "sequential"), reps=max(3, args.reps // 2))
+            ratio = seq["median_s"] / par["median_s"]
+            results.append(
+                {
+                    "T": T,
+                    "B": args.batch,
+                    "N": n,
+                    "parallel": par,
+                    "sequential": seq,
+                    "ratio": ratio,
+                }
+            )
+            rows.append(
+                [
+                    T,
+                    f"{args.batch}x{n}",
+                    f"{seq['median_s'] * 1e3:.2f}",
+                    f"{par['median_s'] * 1e3:.3f}",
+                    f"{ratio:.1f}x",
+                ]
+            )
+            print(markdown_table(["T", "B x N", "seq ms", "par ms", "seq/par"], rows[-1:]))
+    table = markdown_table(["T", "B x N", "sequential ms", "parallel ms", "seq / par"], rows)
+    print(table)
+    path = save("amos_quick", {"workload": "AMOS fwd+bwd, tau=2", "rows": results})
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,178 @@
+"""AMOS neuron and the PTTFS temporal selector decoder as ``nn.Module``s."""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import mlx.core as mx
+import mlx.nn as nn
+
+from .. import surrogate as _surrogate
+from .._checks import check_choice, check_float_array, check_int
+from ..functional.amos import (
+    METHODS,
+    _amos,
+    _check_tau,
+    _check_threshold,
+    _temporal_selector,
+)
+from ..functional.scan import linear_scan
+
+__all__ = ["AMOS", "AMOSOutput", "TemporalSelectorDecoder"]
+
+
+class AMOSOutput(NamedTuple):
+    """Extra outputs of :class:`AMOS`.
+
+    Attributes:
+        mem: ``[T, B, ...]`` membrane ``h`` (no reset).
+        t_first: ``[B, ...]`` ``int32`` firing step of each neuron.
+    """
+
+    mem: mx.array
+    t_first: mx.array
+
+
+class AMOS(nn.Module):
+    r"""At-most-one-spike LIF neuron (PTTFS): every neuron fires exactly once.
+
+    Input ``x`` is ``[T, B, ...]``. With :math:`\alpha = 1 - 1/\tau`, :math:`h_{-1} = 0`:
+
+    .. math::
+
+        h_t = \alpha h_{t-1} + x_t / \tau,\qquad
+        t_f = \min\{t : h_t \ge \theta \text{ or } t = T-1\},\qquad
+        s_t = [t = t_f]
+
+    A neuron that never crosses the threshold is forced to fire at ``T - 1``.
+    The backward pass uses the paper's second-fake-spike rule, exact autodiff of
+    the sequential recurrence (see :mod:`mlx_snn.functional.amos`).
+
+    Args:
+        tau (float): membrane time constant ``> 1``. Default ``2.0``.
+        threshold (float or array): threshold ``> 0`` (fixed). Default ``1.0``.
+        surrogate (str or Surrogate): backward surrogate. Default ``"atan"``.
+        method (str): ``"parallel"`` | ``"sequential"``. Default ``"parallel"``.
+
+    Call: ``amos(x, return_mem=False)`` returns spikes ``[T, B, ...]`` (one-hot in
+    time), or ``(spikes, AMOSOutput(mem, t_first))`` with ``return_mem=True``.
+    """
+
+    def __init__(
+        self,
+        tau: float = 2.0,
+        threshold: float | mx.array = 1.0,
+        surrogate: str | _surrogate.Surrogate = "atan",
+        method: str = "parallel",
+    ):
+        super().__init__()
+        self.method = check_choice("method", method, METHODS)
+        self.surrogate = _surrogate.get(surrogate)
+        self.tau = _check_tau(tau)
+        if isinstance(threshold, mx.array):
+            _check_threshold(threshold, tuple(threshold.shape), threshold.dtype)
+            self.threshold = threshold
+            self.freeze(keys=["threshold"], strict=True)
+        else:
+            self.threshold = _check_threshold(threshold, (), mx.float32)
+
+    def _extra_repr(self):
+        thr = self.threshold
+        shown = thr if isinstance(thr, float) else f"array{tuple(thr.shape)}"
+        return (
+            f"tau={self.tau}, threshold={shown}, surrogate={self.surrogate}, method={self.method!r}"
+        )
+
+    def __call__(self, x: mx.array, return_mem: bool = False):
+        out = _amos_checked(x, self.tau, self.threshold, self.surrogate, self.method)
+        if return_mem:
+            return out.spikes, AMOSOutput(out.mem, out.t_first)
+        return out.spikes
+
+
+def _amos_checked(x, tau, threshold, surrogate, method):
+    check_float_array("x", x, min_ndim=2)
+    if x.shape[0] < 1:
+        raise ValueError(f"x must have at least one time step; got shape {tuple(x.shape)}")
+    if isinstance(threshold, mx.array):
+        threshold = _check_threshold(threshold, tuple(x.shape[2:]), x.dtype)
+    return _amos(x, tau, threshold, surrogate, method)
+
+
+class TemporalSelectorDecoder(nn.Module):
+    r"""PTTFS output decoder: a linear synapse, AMOS membranes with learnable
+    per-class time constants, and the temporal selector.
+
+    Input ``x`` is ``[T, B, in_features]`` (spikes of the last hidden layer).
+
+    .. math::
+
+        I_t = W x_t + b,\qquad
+        h_t = (1 - 1/\tau_c)\, h_{t-1} + I_t / \tau_c,\qquad
+        t_{1st} = \min_c t_f[c],\qquad \text{logits} = h_{t_{1st}}
+
+    with :math:`t_f[c]` the first step where class ``c`` has :math:`h \ge \theta`
+    (``T - 1`` if none), so :math:`t_{1st} = T-1` when no class fires. Train with
+    cross-entropy on the logits; the threshold is a confidence knob (higher means
+    later, surer decisions). At ``T = 1`` the logits are :math:`I_0 / \tau`: a
+    membrane decoder. The time constants are stored as ``w`` with
+    :math:`1/\tau = \mathrm{sigmoid}(w)`, so :math:`\tau > 1` always (SpikingJelly's
+    parametric LIF). Gradients reach ``h`` at :math:`t_{1st}` only (the selection
+    itself is piecewise constant).
+
+    Args:
+        in_features (int): input features.
+        num_classes (int): output neurons (classes).
+        threshold (float): confidence threshold ``> 0``. Default ``1.0``.
+        tau (float): initial time constant ``> 1`` for every class. Default ``2.0``.
+        learn_tau (bool): train the per-class time constants. Default ``True``.
+        bias (bool): linear layer with bias. Default ``True``.
+
+    Call: ``decoder(x, return_time=False)`` returns logits ``[B, num_classes]``, or
+    ``(logits, t_first [B])`` with ``return_time=True``.
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        num_classes: int,
+        threshold: float = 1.0,
+        tau: float = 2.0,
+        learn_tau: bool = True,
+        bias: bool = True,
+    ):
+        super().__init__()
+        self.in_features = check_int("in_features", in_features)
+        self.num_classes = check_int("num_classes", num_classes)
+        self.threshold = _check_threshold(threshold, (), mx.float32)
+        tau = _check_tau(tau)
+        self.linear = nn.Linear(in_features, num_classes, bias=bias)
+        self.w = mx.full((num_classes,), -math.log(tau - 1.0))
+        self.learn_tau = bool(learn_tau)
+        if not learn_tau:
+            self.freeze(keys=["w"], strict=True)
+
+    @property
+    def tau(self) -> mx.array:
+        """Per-class time constants ``[num_classes]``, ``1 + exp(-w)``."""
+        return 1.0 / mx.sigmoid(self.w)
+
+    def _extra_repr(self):
+        return (
+            f"in_features={self.in_features}, num_classes={self.num_classes}, "
+            f"threshold={self.threshold}, learn_tau={self.learn_tau}"
+        )
+
+    def __call__(self, x: mx.array, return_time: bool = False):
+        check_float_array("x", x, min_ndim=3)
+        if x.ndim != 3 or x.shape[-1] != self.in_features or x.shape[0] < 1:
+            raise ValueError(
+                f"x must have shape [T, B, {self.in_features}] with T >= 1; got {tuple(x.shape)}"
+            )
+        inv_tau = mx.sigmoid(self.w).astype(x.dtype)
+        mem = linear_scan(1.0 - inv_tau, self.linear(x) * inv_tau)
+        out = _temporal_selector(mem, self.threshold)
+        if return_time:
+            return out.logits, out.t_first
+        return out.logits
