@@ -104,6 +104,27 @@ def test_tac_linear_equals_decayed_sum_of_per_frame_outputs(T, g, bias):
     assert_close(out, want, LAYER_RTOL, "TAC(Linear)")
 
 
+@pytest.mark.parametrize(("T", "g"), [(12, 4), (10, 3)])
+def test_tac_linear_weight_and_bias_grads_match_reference(T, g):
+    rng = _rng(T + 7 * g)
+    x = rng.normal(size=(T, 4, 6))
+    lin = _linear(rng, 6, 5)
+    tac = snn.TAC(lin, g, beta=0.7)
+    cot = rng.normal(size=(math.ceil(T / g), 4, 5))
+    cm = mx.array(cot.astype(np.float32))
+    grads = nn.value_and_grad(tac, lambda a: (tac(a) * cm).sum())(mx.array(x.astype(np.float32)))[1]
+    want_w, want_b = ref.tac_linear_backward(x, cot, g, 0.7)
+    assert_close(grads["layer"]["weight"], want_w, GRAD_RTOL, "dL/dW")
+    assert_close(grads["layer"]["bias"], want_b, GRAD_RTOL, "dL/db")
+
+
+def test_tac_under_mx_compile_equals_eager():
+    x = mx.array(_rng().normal(size=(10, 2, 3)).astype(np.float32))
+    tac, tp = snn.TAC(_linear(_rng(1), 3, 4), 4, 0.9), snn.TACTP(_linear(_rng(2), 3, 4), 4)
+    assert_close(mx.compile(tac)(x), to_np(tac(x)), 1e-6)
+    np.testing.assert_array_equal(to_np(mx.compile(tp)(x)), to_np(tp(x)))
+
+
 def test_tac_bias_counts_once_per_weighted_frame():
     lin = nn.Linear(3, 2)
     lin.weight = mx.zeros((2, 3))

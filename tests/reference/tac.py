@@ -109,3 +109,17 @@ def tactp_linear(x, weight, bias, g, agg_beta, g_spikes, **lif):
             g_y += g_drive[start + j]
         g_weight += g_y.T @ mean[k]
     return spikes["spikes"], g_weight
+
+
+def tac_linear_backward(x, g_out, g, beta=1.0):
+    """Gradients of L = sum(g_out * tac_linear(x, weight, bias)) for weight and bias."""
+    x = np.asarray(x, dtype=np.float64)
+    g_out = np.asarray(g_out, dtype=np.float64)
+    g_weight = np.zeros((g_out.shape[-1], x.shape[-1]))
+    g_bias = np.zeros(g_out.shape[-1])
+    for k, (start, n) in enumerate(groups(x.shape[0], g)):
+        w = weights(n, beta)
+        for j in range(n):
+            g_weight += w[j] * (g_out[k].T @ x[start + j])
+            g_bias += w[j] * g_out[k].sum(axis=0)
+    return g_weight, g_bias
