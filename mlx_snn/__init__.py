@@ -4,7 +4,7 @@ Time-major arrays ``[T, B, ...]``; images channels-last ``[T, B, H, W, C]``.
 Math lives in :mod:`mlx_snn.functional`; modules are thin wrappers.
 """
 
-from . import _runtime, backends, encode, functional, loss, models, surrogate
+from . import _runtime, backends, encode, functional, loss, models, surrogate, training
 from .nn import (
     AMOS,
     LIF,
@@ -38,6 +38,7 @@ __all__ = [
     "loss",
     "models",
     "surrogate",
+    "training",
 ]
 
 _runtime.raise_cpu_cache_limit()

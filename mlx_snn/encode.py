@@ -5,8 +5,9 @@ from __future__ import annotations
 import mlx.core as mx
 
 from ._checks import check_float_array, check_int
+from .functional.amos import _check_tau, _check_threshold, _first_spike
 
-__all__ = ["latency", "rate"]
+__all__ = ["latency", "rate", "ttfs"]
 
 
 def _check_unit_images(images: mx.array) -> mx.array:
@@ -75,3 +76,56 @@ def latency(
     t_fire = mx.round((1.0 - images) * (num_steps - 1))
     steps = mx.arange(num_steps, dtype=images.dtype).reshape(num_steps, *([1] * images.ndim))
     return ((steps == t_fire) & (images >= threshold)).astype(images.dtype)
+
+
+def ttfs(
+    images: mx.array,
+    num_steps: int,
+    tau: float = 2.0,
+    threshold: float = 0.5,
+    force_last: bool = True,
+) -> mx.array:
+    r"""Time-to-first-spike coding by an AMOS neuron driven by the image (PTTFS input).
+
+    PTTFS feeds the static image as a constant current to its first AMOS layer;
+    this encoder is that layer with identity synapses. Each input :math:`x` charges
+    :math:`h_t = \alpha h_{t-1} + x/\tau = x\,(1 - \alpha^{t+1})`
+    (:math:`\alpha = 1 - 1/\tau`) and fires once, at the first :math:`t` with
+    :math:`h_t \ge \theta`: brighter inputs fire earlier, inputs
+    :math:`x \le \theta` never cross. With ``force_last=True`` (the AMOS rule) those
+    fire at :math:`T-1`; with ``False`` they stay silent. The result equals
+    ``snn.AMOS(tau, threshold)(images repeated num_steps times)`` when
+    ``force_last=True``.
+
+    Args:
+        images: intensities in ``[0, 1]``, shape ``[B, ...]``.
+        num_steps: number of time steps ``T >= 1``.
+        tau: time constant ``> 1``.
+        threshold: the AMOS threshold :math:`\theta > 0`.
+        force_last: forced spike at ``T - 1`` for inputs that never cross.
+
+    Returns:
+        Spikes ``[T, B, ...]`` of the images' dtype, at most one per input
+        (exactly one with ``force_last=True``).
+
+    Raises:
+        ValueError: ``num_steps < 1``, ``tau <= 1``, ``threshold <= 0``, images
+            outside ``[0, 1]`` or NaN.
+        TypeError: non-floating images, non-bool ``force_last``.
+    """
+    check_int("num_steps", num_steps, minimum=1)
+    tau = _check_tau(tau)
+    threshold = _check_threshold(threshold, (), mx.float32)
+    if not isinstance(force_last, bool):
+        raise TypeError(f"force_last must be a bool; got {type(force_last).__name__}")
+    images = _check_unit_images(images)
+    alpha = 1.0 - 1.0 / tau
+    shape = (num_steps, *([1] * images.ndim))
+    charge = 1.0 - mx.power(alpha, mx.arange(1, num_steps + 1, dtype=mx.float32))
+    mem = images.astype(mx.float32)[None] * charge.reshape(shape)
+    first = _first_spike(mem, threshold)
+    steps = mx.arange(num_steps).reshape(shape)
+    spikes = steps == first.t_first
+    if not force_last:
+        spikes = spikes & ~first.forced
+    return spikes.astype(images.dtype)
