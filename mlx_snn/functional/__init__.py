@@ -1,7 +1,7 @@
 """Pure functions on ``mx.array``: the math behind every module."""
 
 from .amos import METHODS as AMOS_METHODS
-from .amos import AMOSSequence, FirstSpike, amos, first_spike
+from .amos import AMOSSequence, FirstSpike, Selection, amos, first_spike, temporal_selector
 from .associative import associative_scan, associative_scan_log
 from .lif import RESETS, TIMINGS, LIFSequence, lif_sequence, lif_step
 from .scan import linear_scan
@@ -14,6 +14,7 @@ __all__ = [
     "AMOSSequence",
     "FirstSpike",
     "LIFSequence",
+    "Selection",
     "amos",
     "associative_scan",
     "associative_scan_log",
@@ -24,4 +25,5 @@ __all__ = [
     "tac_aggregate",
     "tac_group_weights",
     "tac_weight_sums",
+    "temporal_selector",
 ]

@@ -180,8 +180,8 @@ def first_spike(h: mx.array, threshold: float | mx.array = 1.0) -> FirstSpike:
 
 
 def _temporal_selector(h, threshold) -> Selection:
-    t_f = _first_spike(h, threshold).t_first
-    t_first = mx.min(t_f.reshape(t_f.shape[0], -1), axis=1)
+    t_f = _first_spike(mx.stop_gradient(h), threshold).t_first
+    t_first = mx.stop_gradient(mx.min(t_f.reshape(t_f.shape[0], -1), axis=1))
     index = mx.broadcast_to(t_first.reshape(1, -1, *([1] * (h.ndim - 2))), (1, *h.shape[1:]))
     return Selection(mx.take_along_axis(h, index, axis=0)[0], t_first)
 
