@@ -60,7 +60,7 @@ def run_row(
     for col, build in impls.items():
         est = (estimates or {}).get(col)
         if budget_s is not None and est is not None and est * (reps + warmup) > budget_s:
-            note = f"skipped: est. {est * (reps + warmup):.0f} s > budget {budget_s:.0f} s"
+            note = f"est. {est * (reps + warmup):.0f} s > budget {budget_s:.0f} s"
             records.append(record(workload, row, col, status="skipped", note=note, params=params))
             continue
         try:
