@@ -231,7 +231,8 @@ def _reverse_recurrence(a, d, k, g_last, k_per_step=False):
     return mx.stack(qs), c
 
 
-def _backward_immediate(cfg, primals, cotangents, outputs):
+def _backward_immediate(cfg, primals, cotangents, outputs, solve=_reverse_recurrence):
+    """Backward of the immediate-reset sequence; ``solve`` runs the reverse recurrence."""
     reset, surrogate, detach, need_beta, need_thr = cfg
     _, v0, beta, thr = primals
     g_s, g_h, g_v = cotangents
@@ -245,7 +246,7 @@ def _backward_immediate(cfg, primals, cotangents, outputs):
         d = (1.0 - s) if detach else (1.0 - s) - h * sg
     else:
         d = None
-    g_x, g_v0 = _reverse_recurrence(a, d, beta, g_v)
+    g_x, g_v0 = solve(a, d, beta, g_v)
 
     g_beta = mx.zeros_like(beta)
     g_thr = mx.zeros_like(thr)

@@ -10,11 +10,19 @@ import numpy as np
 
 from .. import backends
 from .. import surrogate as _surrogate
+from .._checks import check_choice
 from ..functional.lif import _lif_sequence, _resolve_options, lif_step
+from ..functional.parallel_lif import (
+    DEFAULT_CHUNK,
+    _parallel_lif_sequence,
+    check_parallel_mode,
+    choose_algorithm,
+)
 
-__all__ = ["LIF", "LIFOutput"]
+__all__ = ["ALGORITHMS", "LIF", "LIFOutput"]
 
 MIN_THRESHOLD = 1e-6
+ALGORITHMS = ("auto", "loop", "parallel")
 
 
 class LIFOutput(NamedTuple):
@@ -79,6 +87,13 @@ class LIF(nn.Module):
             ``>= 1e-6`` in the forward pass.
         reset_timing (str): ``"immediate"`` | ``"delayed"``.
         backend (str): ``"auto"`` | ``"mlx"`` | ``"metal"`` | ``"cuda"``.
+        algorithm (str): ``"loop"`` (compiled step loop, every mode), ``"parallel"``
+            (exact-reset parallel scans, :mod:`mlx_snn.functional.parallel_lif`;
+            subtract/zero reset with immediate timing only) or ``"auto"`` (default):
+            the parallel path where it is faster by the shape rule of
+            :func:`mlx_snn.functional.parallel_lif.choose_algorithm` (few neurons,
+            long sequences), the loop elsewhere. Results agree up to fp32 rounding
+            of exact threshold ties.
 
     Call: ``lif(x, state=None, return_state=False)`` returns spikes ``[T, B, ...]``,
     or ``(spikes, LIFOutput(mem, state))`` with ``return_state=True``.
@@ -95,10 +110,16 @@ class LIF(nn.Module):
         learn_threshold: bool = False,
         reset_timing: str = "immediate",
         backend: str = "auto",
+        algorithm: str = "auto",
     ):
         super().__init__()
         surrogate, detach_reset = _resolve_options(reset, reset_timing, surrogate, detach_reset)
         backends.resolve(backend)
+        check_choice("algorithm", algorithm, ALGORITHMS)
+        if algorithm == "parallel":
+            check_parallel_mode(reset, reset_timing)
+        self.algorithm = algorithm
+        self.chunk = DEFAULT_CHUNK
         beta = _param("beta", beta, unit_interval=True)
         threshold = _param("threshold", threshold, unit_interval=False)
         self.reset = reset
@@ -130,7 +151,8 @@ class LIF(nn.Module):
             f"beta={show(self.beta)}, threshold={show(self.threshold)}, "
             f"reset={self.reset!r}, reset_timing={self.reset_timing!r}, "
             f"surrogate={self.surrogate}, detach_reset={self.detach_reset}, "
-            f"learn_beta={self.learn_beta}, learn_threshold={self.learn_threshold}"
+            f"learn_beta={self.learn_beta}, learn_threshold={self.learn_threshold}, "
+            f"algorithm={self.algorithm!r}"
         )
 
     def _params(self):
@@ -148,7 +170,15 @@ class LIF(nn.Module):
         return_state: bool = False,
     ):
         beta, threshold = self._params()
-        out = _lif_sequence(
+        algorithm = self.algorithm
+        if algorithm == "auto":
+            shape = tuple(getattr(x, "shape", ()))
+            algorithm = choose_algorithm(shape, self.reset, self.reset_timing)
+        run = _lif_sequence
+        extra = (self.reset_timing,)
+        if algorithm == "parallel":
+            run, extra = _parallel_lif_sequence, (self.chunk,)
+        out = run(
             x,
             beta,
             threshold,
@@ -157,7 +187,7 @@ class LIF(nn.Module):
             self.detach_reset,
             state,
             self.backend,
-            self.reset_timing,
+            *extra,
             beta_grad=self.learn_beta,
             threshold_grad=self.learn_threshold,
         )

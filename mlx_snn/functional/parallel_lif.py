@@ -1,0 +1,259 @@
+r"""LIF with exact reset computed by parallel scans (chunked speculate-and-restart).
+
+Same equations as :mod:`mlx_snn.functional.lif` with ``reset_timing="immediate"``
+and ``reset="subtract"`` or ``"zero"``:
+
+.. math::
+
+    h_t = \beta v_{t-1} + x_t,\quad s_t = \Theta(h_t - \theta),\quad
+    v_t = h_t - \theta s_t \ (\text{subtract}) \mid h_t (1 - s_t) \ (\text{zero})
+
+Between two spikes the membrane is a linear scan. Time is cut into chunks of
+``K`` steps; the no-reset scans :math:`u` of every chunk (from zero) are computed
+at once. Then, chunk by chunk, each neuron keeps a resolved prefix ending at its
+position :math:`p` with known state :math:`v` entering step :math:`p`; one round
+speculates "no spike from :math:`p` on",
+:math:`h_t = u_t + \beta^{t-p+1}(v - u_{p-1})`, takes the first crossing
+:math:`t^*` (exact: nothing before it spiked), fixes steps :math:`p..t^*`, applies
+the reset at :math:`t^*` and continues from :math:`t^* + 1`. Rounds repeat, for all
+neurons at once, until every neuron has reached the end of the chunk: about
+``1 + max spikes per neuron in the chunk`` rounds. The spikes are those of the
+sequential loop (up to fp32 rounding of near-ties at the threshold).
+
+The backward pass is the LIF hand-written backward of
+:mod:`mlx_snn.functional.lif` with its reverse recurrence
+:math:`q_t = a_t + d_t c_t,\ c_{t-1} = \beta q_t` solved as a reverse linear scan
+with coefficient :math:`\beta d_t`.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import mlx.core as mx
+
+from .. import backends
+from .. import surrogate as _surrogate
+from .._checks import check_float_array, check_int
+from .lif import (
+    LIFSequence,
+    _backward_immediate,
+    _check_param,
+    _check_state,
+    _reset,
+    _resolve_options,
+)
+from .scan import _solve
+
+__all__ = ["PARALLEL_RESETS", "choose_algorithm", "parallel_lif_sequence"]
+
+PARALLEL_RESETS = ("subtract", "zero")
+DEFAULT_CHUNK = 64
+# auto rule (see choose_algorithm): placeholder bounds until measured
+PARALLEL_MIN_T = 256
+PARALLEL_MAX_WIDTH = 64
+
+
+def check_parallel_mode(reset: str, reset_timing: str) -> None:
+    """Raise ``ValueError`` for modes the parallel algorithm does not implement."""
+    if reset not in PARALLEL_RESETS or reset_timing != "immediate":
+        raise ValueError(
+            "the parallel LIF supports reset='subtract' or 'zero' with "
+            f"reset_timing='immediate'; got reset={reset!r}, reset_timing={reset_timing!r} "
+            "(use snn.LIF / algorithm='loop' for the other modes)"
+        )
+
+
+def _round(u, v, p, h_acc, s_acc, pw, thr, reset):
+    """One speculate-and-restart round over a chunk ``u [K, M]``; ``pw[k] = beta^k``."""
+    K = u.shape[0]
+    t = mx.arange(K)[:, None]
+    u_prev = mx.take_along_axis(u, mx.clip(p - 1, 0, K - 1)[None], axis=0)[0]
+    u_prev = mx.where(p > 0, u_prev, 0.0)
+    lag = mx.maximum(t - p[None] + 1, 0)
+    h = u + mx.take_along_axis(pw, lag, axis=0) * (v - u_prev)
+    valid = t >= p[None]
+    cross = (h >= thr) & valid
+    hit = cross.any(axis=0)
+    t_star = mx.where(hit, mx.argmax(cross, axis=0).astype(p.dtype), K)
+    settled = valid & (t <= t_star[None])
+    h_acc = mx.where(settled, h, h_acc)
+    s_acc = mx.where(t == t_star[None], 1.0, s_acc).astype(u.dtype)
+    h_star = mx.take_along_axis(h, mx.minimum(t_star, K - 1)[None], axis=0)[0]
+    v = mx.where(hit, _reset(h_star, 1.0, thr, reset), v)
+    return v, mx.where(hit, t_star + 1, K), h_acc, s_acc
+
+
+@functools.cache
+def _round_fn(reset):
+    return mx.compile(functools.partial(_round, reset=reset))
+
+
+def _chunk(u, v, pw, thr, reset):
+    """Resolve one chunk from state ``v``; returns ``(s [K, M], h [K, M])``."""
+    K = u.shape[0]
+    round_fn = _round_fn(reset)
+    p = mx.zeros(v.shape, mx.int32)
+    h = mx.zeros_like(u)
+    s = mx.zeros_like(u)
+    for i in range(K):
+        v, p, h, s = round_fn(u, v, p, h, s, pw, thr)
+        if i + 1 < K and _all_done(p, K):
+            break
+    return s, h
+
+
+def _all_done(p, K):
+    """Host check that every neuron finished (skipped inside ``mx.compile``)."""
+    try:
+        return bool(mx.all(p >= K).item())
+    except ValueError:  # traced by mx.compile: run the bounded K rounds
+        return False
+
+
+def _forward(reset, chunk, x, v0, beta, threshold):
+    T, shape = x.shape[0], x.shape[1:]
+    M = v0.size
+    K = min(chunk, T)
+    G = -(-T // K)
+    xf = x.reshape(T, M)
+    if G * K > T:
+        xf = mx.concatenate([xf, mx.zeros((G * K - T, M), x.dtype)])
+    b = mx.broadcast_to(beta, shape).reshape(M)
+    thr = mx.broadcast_to(threshold, shape).reshape(M)
+    # no-reset scans of every chunk from zero, all chunks at once: time axis K
+    u = _solve(b, xf.reshape(G, K, M).transpose(1, 0, 2)).transpose(1, 0, 2)
+    pw = mx.concatenate([mx.ones((1, M), x.dtype), mx.cumprod(mx.broadcast_to(b, (K, M)), 0)])
+    v = v0.reshape(M)
+    spikes, mems = [], []
+    for g in range(G):
+        s, h = _chunk(u[g], v, pw, thr, reset)
+        v = _reset(h[K - 1], s[K - 1], thr, reset)
+        spikes.append(s)
+        mems.append(h)
+    s = mx.concatenate(spikes)[:T]
+    h = mx.concatenate(mems)[:T]
+    v_last = _reset(h[T - 1], s[T - 1], thr, reset)
+    return s.reshape(x.shape), h.reshape(x.shape), v_last.reshape(shape)
+
+
+def _scan_recurrence(a, d, k, g_last, k_per_step=False):
+    """``q_t = a_t + d_t c_t``, ``c_{t-1} = k q_t``, ``c_{T-1} = g_last`` by a reverse scan.
+
+    Same contract as ``functional.lif._reverse_recurrence``; returns ``(q, c_{-1})``.
+    """
+    if k_per_step:
+        raise ValueError("_scan_recurrence needs a decay constant over time")
+    d_last = g_last if d is None else d[-1] * g_last
+    b = mx.concatenate([a[:-1], (a[-1] + d_last)[None]])
+    coef = k if d is None else d * k
+    if coef.ndim == b.ndim:
+        coef = coef[::-1]
+    q = _solve(coef, b[::-1])[::-1]
+    return q, k * q[0]
+
+
+@functools.cache
+def _parallel_fn(reset, surrogate, detach, need_beta, need_thr, chunk):
+    cfg = (reset, surrogate, detach, need_beta, need_thr)
+
+    @mx.custom_function
+    def lif(x, v0, beta, threshold):
+        return _forward(reset, chunk, x, v0, beta, threshold)
+
+    @lif.vjp
+    def lif_vjp(primals, cotangents, outputs):
+        return _backward_immediate(cfg, primals, cotangents, outputs, solve=_scan_recurrence)
+
+    return lif
+
+
+def parallel_lif_sequence(
+    x: mx.array,
+    beta: float | mx.array = 0.9,
+    threshold: float | mx.array = 1.0,
+    reset: str = "subtract",
+    surrogate: str | _surrogate.Surrogate = "fast_sigmoid",
+    detach_reset: bool | None = None,
+    v0: mx.array | None = None,
+    backend: str = "auto",
+    chunk: int = DEFAULT_CHUNK,
+) -> LIFSequence:
+    """LIF over a sequence with parallel scans; same results as ``lif_sequence``.
+
+    Args:
+        x: input current ``[T, B, ...]`` (floating point, ``T >= 1``).
+        beta, threshold, surrogate, detach_reset, v0, backend: as in
+            :func:`mlx_snn.functional.lif_sequence`.
+        reset: ``"subtract"`` | ``"zero"`` (immediate timing only).
+        chunk: steps ``K`` resolved per chunk (rounds run per chunk).
+
+    Returns:
+        :class:`LIFSequence` ``(spikes [T, B, ...], mem [T, B, ...], state [B, ...])``.
+
+    Raises:
+        ValueError: ``reset="none"``, unknown options, bad parameters or shapes
+            (as ``lif_sequence``), ``chunk < 1``.
+        TypeError: non-floating input, state or parameters.
+    """
+    return _parallel_lif_sequence(
+        x,
+        beta,
+        threshold,
+        reset,
+        surrogate,
+        detach_reset,
+        v0,
+        backend,
+        chunk,
+        beta_grad=isinstance(beta, mx.array),
+        threshold_grad=isinstance(threshold, mx.array),
+    )
+
+
+def _parallel_lif_sequence(
+    x,
+    beta,
+    threshold,
+    reset,
+    surrogate,
+    detach_reset,
+    v0,
+    backend,
+    chunk=DEFAULT_CHUNK,
+    *,
+    beta_grad: bool,
+    threshold_grad: bool,
+) -> LIFSequence:
+    """:func:`parallel_lif_sequence` with explicit control of the parameter gradients."""
+    surrogate, detach_reset = _resolve_options(reset, "immediate", surrogate, detach_reset)
+    check_parallel_mode(reset, "immediate")
+    check_int("chunk", chunk, minimum=1)
+    backends.resolve(backend)
+    check_float_array("x", x, min_ndim=2)
+    if x.shape[0] < 1:
+        raise ValueError(f"x must have at least one time step; got shape {x.shape}")
+    feature_shape = tuple(x.shape[2:])
+    beta = _check_param("beta", beta, feature_shape, x.dtype, unit_interval=True)
+    threshold = _check_param("threshold", threshold, feature_shape, x.dtype, unit_interval=False)
+    v0 = _check_state("v0", v0, x.shape[1:], x.dtype)
+    fn = _parallel_fn(reset, surrogate, detach_reset, beta_grad, threshold_grad, chunk)
+    return LIFSequence(*fn(x, v0, beta, threshold))
+
+
+def choose_algorithm(shape: tuple[int, ...], reset: str, reset_timing: str) -> str:
+    """``"parallel"`` or ``"loop"`` for an input of ``shape`` ``[T, B, ...]``.
+
+    The parallel path needs subtract/zero reset with immediate timing. Its cost is
+    about (spikes per neuron per chunk + 1) rounds per chunk of ``DEFAULT_CHUNK``
+    steps, each a handful of ops over ``[chunk, width]``; the loop costs one small
+    op per step. So it wins only for few neurons and long sequences (rule from
+    ``bench/scan_scaling.py`` / ``bench/lif_algorithms.py`` on CPU).
+    """
+    if reset not in PARALLEL_RESETS or reset_timing != "immediate" or len(shape) < 2:
+        return "loop"
+    T = shape[0]
+    width = 1
+    for n in shape[1:]:
+        width *= n
+    return "parallel" if T >= PARALLEL_MIN_T and width <= PARALLEL_MAX_WIDTH else "loop"
