@@ -3,7 +3,9 @@
 from .amos import METHODS as AMOS_METHODS
 from .amos import AMOSSequence, FirstSpike, Selection, amos, first_spike, temporal_selector
 from .associative import associative_scan, associative_scan_log
+from .leaky import state_leaky
 from .lif import RESETS, TIMINGS, LIFSequence, lif_sequence, lif_step
+from .parallel_lif import parallel_lif_sequence
 from .scan import linear_scan
 from .tac import tac_aggregate, tac_group_weights, tac_weight_sums
 
@@ -22,6 +24,8 @@ __all__ = [
     "lif_sequence",
     "lif_step",
     "linear_scan",
+    "parallel_lif_sequence",
+    "state_leaky",
     "tac_aggregate",
     "tac_group_weights",
     "tac_weight_sums",

@@ -4,6 +4,7 @@ from .amos import AMOS, AMOSOutput, TemporalSelectorDecoder
 from .associative import AssociativeLeaky
 from .layers import SeqToBatch, VotingLayer
 from .lif import LIF, LIFOutput
+from .parallel import ParallelLIF, StateLeaky
 from .tac import TAC, TACTP
 
 __all__ = [
@@ -14,7 +15,9 @@ __all__ = [
     "AMOSOutput",
     "AssociativeLeaky",
     "LIFOutput",
+    "ParallelLIF",
     "SeqToBatch",
+    "StateLeaky",
     "TemporalSelectorDecoder",
     "VotingLayer",
 ]
