@@ -303,6 +303,8 @@ def test_bad_layer_inputs_raise():
         layer(mx.zeros((3, 2, 7)))
     with pytest.raises(ValueError, match=r"x must have shape \[T, B, dim\]"):
         layer(mx.zeros((3, 6)))
+    with pytest.raises(ValueError, match="x must have at least one time step"):
+        layer(mx.zeros((0, 2, 6)))
     with pytest.raises(TypeError, match="x must have a floating dtype"):
         layer(mx.zeros((3, 2, 6), mx.int32))
     with pytest.raises(ValueError, match="state of shape"):
@@ -311,3 +313,18 @@ def test_bad_layer_inputs_raise():
         layer.step(mx.zeros((3, 2, 6)))
     with pytest.raises(ValueError, match="state of shape"):
         layer.step(mx.zeros((2, 6)), mx.zeros((3, 4, 5)))
+
+
+def test_cumulative_product_closed_form_breaks_in_fp32_where_the_scan_does_not():
+    """Why the chunked form: P_t = prod a_r underflows and 1/P_t overflows by T = 64."""
+    d = inputs(64, seed=10, lo=0.05, hi=0.5)
+    f32 = {n: d[n] for n in ("q", "k", "v", "a")}
+    P = np.cumprod(f32["a"], axis=0)  # [T, B, dk], fp32
+    with np.errstate(all="ignore"):
+        writes = f32["k"][..., None] * f32["v"][:, :, None, :] / P[..., None]
+        S = P[..., None] * np.cumsum(writes, axis=0)
+        naive = np.einsum("tbi,tbij->tbj", f32["q"], S)
+    expected = ref.associative_forward(*f32.values())["y"]
+    assert not np.allclose(naive, expected, rtol=1e-3, atol=1e-3)
+    y, _ = associative_scan(*(mx.array(f32[n]) for n in ("q", "k", "v", "a")))
+    assert_close(y, expected, RTOL, "y")

@@ -37,13 +37,16 @@ Gradients come from MLX autograd through these operations (the chunk carry
 uses ``linear_scan``'s reverse-scan VJP); they are as stable as the forward
 because every exponential is again of a non-positive number.
 
-**Memory** (floats, ``G = ceil(T / chunk)``, ``L = chunk``): the pairwise decay
-factors ``B·G·L·L·d_k = B·T·L·d_k`` (a few temporaries of that size), the chunk
-states ``2·B·G·d_k·d_v`` (``B·T·d_k·d_v / L``), the intra-chunk scores
-``B·T·L``, and ``O(B·T·(d_k + d_v))`` for the reshaped inputs and outputs. The
-naive parallel form would materialise every state, ``B·T·d_k·d_v``. Larger
-``chunk`` means fewer sequential carry steps and smaller chunk-state storage but
-a larger pairwise tensor; results do not depend on it beyond rounding.
+**Memory** (floats, ``G = ceil(T / chunk)``, ``L = chunk``): the forward pass
+allocates the pairwise decay factors ``B·G·L·L·d_k = B·T·L·d_k`` (a few
+temporaries of that size, some kept by autograd for the backward), the chunk
+states ``2·B·G·d_k·d_v = 2·B·T·d_k·d_v / L``, the intra-chunk scores ``B·T·L``,
+and ``O(B·T·(d_k + d_v))`` for the reshaped inputs and outputs. The naive
+parallel form would materialise every state, ``B·T·d_k·d_v``; the step loop
+under autograd keeps the same. Larger ``chunk`` means fewer sequential carry
+steps and less chunk-state storage but a larger pairwise tensor and more work
+per step (``O(L)`` per step and key); results do not depend on it beyond
+rounding.
 """
 
 from __future__ import annotations

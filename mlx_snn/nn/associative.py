@@ -33,8 +33,8 @@ class AssociativeLeaky(nn.Module):
     memory ``S`` is the neuron state and a reset on its readout would make the
     recurrence sequential again (the same relaxation as StateLeaky). The sequence
     is computed by :func:`mlx_snn.functional.associative_scan_log` (chunked scan,
-    accurate in fp32 for any ``T``; the decays enter as ``log_sigmoid`` so decays
-    that underflow in fp32 stay exact). :meth:`step` runs one step for event-driven
+    accurate in fp32 for any ``T``; the decays enter as ``log_sigmoid``, so decays
+    too small for fp32 stay accurate). :meth:`step` runs one step for event-driven
     inference; both give the same values.
 
     Args:
@@ -100,6 +100,8 @@ class AssociativeLeaky(nn.Module):
             raise ValueError(
                 f"x must have shape {layout} with dim = {self.dim}; got shape {tuple(x.shape)}"
             )
+        if ndim == 3 and x.shape[0] < 1:
+            raise ValueError(f"x must have at least one time step; got shape {tuple(x.shape)}")
 
     def _project(self, x):
         log_a = nn.log_sigmoid(self.decay_proj(x))
