@@ -4,7 +4,7 @@ Time-major arrays ``[T, B, ...]``; images channels-last ``[T, B, H, W, C]``.
 Math lives in :mod:`mlx_snn.functional`; modules are thin wrappers.
 """
 
-from . import _runtime, backends, encode, functional, loss, models, surrogate, training
+from . import _runtime, backends, data, encode, functional, loss, models, surrogate, training
 from .nn import (
     AMOS,
     LIF,
@@ -37,6 +37,7 @@ __all__ = [
     "VotingLayer",
     "__version__",
     "backends",
+    "data",
     "encode",
     "functional",
     "loss",
