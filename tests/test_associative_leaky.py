@@ -7,7 +7,8 @@ against central finite differences in float64 on a tiny case.
 Tolerances (fp32 vs float64): max abs error <= RTOL * max(1, max |ref|) with
 RTOL = 1e-5 for readouts and states, 1e-4 for gradients, no inf/NaN, for
 T in {1, 7, 64, 4096} and decays log-uniform in [1e-4, 0.9999] (both ends present),
-plus all-near-1 and underflowing (log a = -200) decays. Results for different
+plus all-near-1 and underflowing (log a = -200) decays, and random shapes and
+chunk sizes (hypothesis, T <= 40, chunk 1..50). Results for different
 ``chunk`` agree to 1e-5 relative (rounding only). Spikes must equal the reference
 wherever the reference membrane is more than 1e-3 away from the threshold.
 """
@@ -19,6 +20,8 @@ import mlx.nn as nn
 import numpy as np
 import pytest
 from conftest import assert_close, to_np
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from reference import associative as ref
 
 import mlx_snn as snn
@@ -137,6 +140,26 @@ def test_two_halves_with_state_equal_one_call():
     assert_close(S2, to_np(S), RTOL, "state")
 
 
+@settings(max_examples=25, deadline=None)
+@given(
+    T=st.integers(1, 40),
+    B=st.integers(1, 3),
+    dk=st.integers(1, 5),
+    dv=st.integers(1, 5),
+    chunk=st.integers(1, 50),
+    seed=st.integers(0, 2**16),
+)
+def test_random_shapes_and_chunks_match_float64_loop(T, B, dk, dv, chunk, seed):
+    d = inputs(T, B, dk, dv, seed=seed)
+    y, S, grads = run_vjp(d, chunk=chunk)
+    expected = ref.associative_forward(d["q"], d["k"], d["v"], d["a"], d["S0"])
+    assert_close(y, expected["y"], RTOL, "y")
+    assert_close(S, expected["state"], RTOL, "state")
+    g = ref.associative_backward(d["q"], d["k"], d["v"], d["a"], d["g_y"], d["S0"], d["g_state"])
+    for name in NAMES:
+        assert_close(grads[name], g[name], GRAD_RTOL, name)
+
+
 def test_default_state_is_zero_and_half_precision_is_kept():
     d = inputs(20, seed=8)
     q, k, v, a = (mx.array(d[n]) for n in NAMES[:4])
@@ -224,6 +247,22 @@ def test_layer_step_loop_and_halves_equal_one_call():
     assert np.array_equal(to_np(mx.stack(step_spikes))[away], to_np(spikes)[away])
     assert np.array_equal(halves[away], to_np(spikes)[away])
     assert spikes.shape == (30, 3, 5) and out.state.shape == (3, 4, 5)
+
+
+def test_layer_under_mx_compile_matches_eager():
+    layer = make_layer(seed=2)
+    x = mx.array(np.random.default_rng(2).normal(size=(40, 2, 6)).astype(np.float32))
+
+    def loss(x_):
+        s, o = layer(x_, return_state=True)
+        return (s + o.mem).sum()
+
+    step = nn.value_and_grad(layer, loss)
+    compiled = mx.compile(step, inputs=layer.state, outputs=layer.state)
+    (v0, g0), (v1, g1) = step(x), compiled(x)
+    assert_close(v1, to_np(v0), RTOL, "loss")
+    w0, w1 = g0["decay_proj"]["weight"], g1["decay_proj"]["weight"]
+    assert_close(w1, to_np(w0), RTOL, "decay weight gradient")
 
 
 def test_layer_defaults():
