@@ -16,7 +16,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench import lif_impls as li
-from bench.runner import extrapolate, run_row
+from bench.runner import Scaling, run_row
 
 NAME = "amos_layer"
 TITLE = "3. AMOS layer fwd+bwd, parallel vs sequential (CPU)"
@@ -39,7 +39,7 @@ def amos_impl(x, w, method: str):
 
 def run(quick: bool = False, reps: int | None = None) -> dict:
     B, N = (8, 256) if quick else (32, 1024)
-    records, last = [], {}
+    records, scaling = [], Scaling()
     for T in (8, 64, 256, 1024):
         x, w = li.inputs(T, B, N)
         row = run_row(
@@ -54,10 +54,10 @@ def run(quick: bool = False, reps: int | None = None) -> dict:
             reps=reps or (3 if quick else 5),
             params={"T": T, "B": B, "N": N, "tau": 2.0, "threshold": 1.0},
             budget_s=30.0 if quick else 180.0,
-            estimates=extrapolate(last, T),
+            **scaling.estimates(T),
         )
         records += row
-        last.update({r["col"]: (T, r["median_s"]) for r in row if "median_s" in r})
+        scaling.add(T, row)
     return {"records": records, "columns": COLUMNS, "plot": {"workload": TITLE}}
 
 

@@ -33,7 +33,7 @@ from bench import peers
 from bench.amos_layer import PAR, SEQ, amos_impl
 from bench.harness import RESULTS, SCHEMA_VERSION, markdown_table, save, tables_by_workload
 from bench.lif_layer import DELAYED, OURS, lif_columns
-from bench.runner import extrapolate, run_row
+from bench.runner import Scaling, run_row
 
 # HBM bandwidth from the vendors' spec sheets, in bytes/s; matched on the device name.
 PEAK_BANDWIDTH = (
@@ -107,7 +107,7 @@ def scaling_rows(device, quick, dry, reps) -> list[dict]:
     B, N = (2, 32) if dry else (64, 1024)
     title = "2. LIF fwd+bwd vs T, fixed B*N (GPU)"
     cols = (OURS, "ours ParallelLIF", "mlx-snn 0.5.0", "snnTorch", "SpikingJelly")
-    records, last = [], {}
+    records, scaling = [], Scaling()
     for T in Ts:
         x, w = li.inputs(T, B, N)
         row = run_row(
@@ -122,10 +122,10 @@ def scaling_rows(device, quick, dry, reps) -> list[dict]:
             reps=reps,
             params={"T": T, "B": B, "N": N},
             budget_s=120.0,
-            estimates=extrapolate(last, T),
+            **scaling.estimates(T),
         )
         records += row
-        last.update({r["col"]: (T, r["median_s"]) for r in row if "median_s" in r})
+        scaling.add(T, row)
     return records
 
 

@@ -243,7 +243,7 @@ def markdown_table(header: list[str], rows: list[list[object]]) -> str:
 
 def fmt_time(seconds: float) -> str:
     """``0.0123`` -> ``"12.3 ms"``; seconds from 1 s up."""
-    return f"{seconds:.2f} s" if seconds >= 1 else f"{seconds * 1e3:.3g} ms"
+    return f"{seconds:.2f} s" if seconds >= 0.9995 else f"{seconds * 1e3:.3g} ms"
 
 
 def fmt_bytes(n: int | None) -> str:

@@ -16,7 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench import lif_impls as li
 from bench.lif_layer import OURS, lif_columns
-from bench.runner import extrapolate, run_row
+from bench.runner import Scaling, run_row
 
 NAME = "lif_scaling"
 TITLE = "2. LIF fwd+bwd vs T, fixed B·N (CPU)"
@@ -27,7 +27,7 @@ def run(quick: bool = False, reps: int | None = None) -> dict:
     Ts = [16, 64, 256, 1024] if quick else [16, 64, 256, 1024, 4096]
     B, N = (4, 256) if quick else (16, 1024)
     budget = 20.0 if quick else 120.0
-    records, last = [], {}
+    records, scaling = [], Scaling()
     for T in Ts:
         x, w = li.inputs(T, B, N)
         n = reps or (3 if quick else 5)
@@ -43,10 +43,10 @@ def run(quick: bool = False, reps: int | None = None) -> dict:
             reps=n if T < 1024 else max(2, n // 2),
             params={"T": T, "B": B, "N": N, "dtype": "float32"},
             budget_s=budget,
-            estimates=extrapolate(last, T),
+            **scaling.estimates(T),
         )
         records += row
-        last.update({r["col"]: (T, r["median_s"]) for r in row if "median_s" in r})
+        scaling.add(T, row)
     return {"records": records, "columns": COLUMNS, "plot": {"workload": TITLE}}
 
 

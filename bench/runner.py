@@ -12,6 +12,7 @@ import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -43,6 +44,8 @@ def run_row(
     params: dict | None = None,
     budget_s: float | None = None,
     estimates: dict[str, float] | None = None,
+    mem_estimates: dict[str, float] | None = None,
+    mem_budget_bytes: float | None = None,
 ) -> list[dict]:
     """Build, guard and time every implementation of one row; return its records.
 
@@ -52,7 +55,8 @@ def run_row(
     builder of an untimed reference; each other implementation is guarded against it
     with ``guard``. ``estimates``
     (column -> seconds per step, e.g. extrapolated from a shorter T) skips a cell
-    whose ``(reps + warmup)`` steps would exceed ``budget_s``.
+    whose ``(reps + warmup)`` steps would exceed ``budget_s``; ``mem_estimates``
+    (column -> peak bytes) skips a cell that would exceed ``mem_budget_bytes``.
     """
     references = references or {}
     built: dict[str, Impl] = {}
@@ -61,6 +65,11 @@ def run_row(
         est = (estimates or {}).get(col)
         if budget_s is not None and est is not None and est * (reps + warmup) > budget_s:
             note = f"est. {est * (reps + warmup):.0f} s > budget {budget_s:.0f} s"
+            records.append(record(workload, row, col, status="skipped", note=note, params=params))
+            continue
+        mem = (mem_estimates or {}).get(col)
+        if mem_budget_bytes is not None and mem is not None and mem > mem_budget_bytes:
+            note = f"est. peak {mem / 2**30:.1f} GiB > {mem_budget_bytes / 2**30:.1f} GiB free"
             records.append(record(workload, row, col, status="skipped", note=note, params=params))
             continue
         try:
@@ -108,6 +117,39 @@ def _join(a: str, b: str) -> str:
 def _error(workload, row, col, exc, params) -> dict:
     last = traceback.format_exception_only(type(exc), exc)[-1].strip()
     return record(workload, row, col, status="error", note=last[:200], params=params)
+
+
+class Scaling:
+    """Linear-in-size time and memory estimates from the last timed cell of each column."""
+
+    def __init__(self):
+        self.last: dict[str, tuple[float, float, int | None]] = {}
+
+    def add(self, size: float, records: list[dict]) -> None:
+        for r in records:
+            if "min_s" in r:
+                self.last[r["col"]] = (size, r["min_s"], r.get("peak_bytes"))
+
+    def estimates(self, size: float) -> dict:
+        """Keyword arguments for :func:`run_row` at ``size`` (with the free-memory budget)."""
+        mem = {c: p * size / s for c, (s, _, p) in self.last.items() if p and s > 0}
+        times = {c: (s, t) for c, (s, t, _) in self.last.items()}
+        return {
+            "estimates": extrapolate(times, size),
+            "mem_estimates": mem,
+            "mem_budget_bytes": free_memory_budget(),
+        }
+
+
+def free_memory_budget(fraction: float = 0.5) -> float | None:
+    """``fraction`` of the host's MemAvailable (Linux), or None where unknown."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return fraction * int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
 
 
 def extrapolate(last: dict[str, tuple[float, float]], size: float) -> dict[str, float]:

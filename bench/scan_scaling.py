@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench import lif_impls as li
 from bench.amos_layer import amos_impl
-from bench.runner import extrapolate, run_row
+from bench.runner import Scaling, run_row
 
 NAME = "scan_scaling"
 TITLE = "scan scaling"
@@ -33,7 +33,7 @@ COLUMNS = ["step loop", "parallel"]
 def _table(title, builders, Ts, reps, budget) -> list[dict]:
     records = []
     for B, N in WIDTHS:
-        last = {}
+        scaling = Scaling()
         for T in Ts:
             x, w = li.inputs(T, B, N)
             row = run_row(
@@ -45,10 +45,10 @@ def _table(title, builders, Ts, reps, budget) -> list[dict]:
                 reps=reps if T < 1024 else max(2, reps // 2),
                 params={"T": T, "B": B, "N": N, "width": B * N},
                 budget_s=budget,
-                estimates=extrapolate(last, T),
+                **scaling.estimates(T),
             )
             records += row
-            last.update({r["col"]: (T, r["median_s"]) for r in row if "median_s" in r})
+            scaling.add(T, row)
     return records
 
 

@@ -113,7 +113,7 @@ def plot_scaling(records: list[dict], spec: dict, png: Path) -> bool:
         xscale="log",
         yscale="log",
         xlabel=xkey,
-        ylabel="median time per step (s)",
+        ylabel="median time of one fwd+bwd (s)",
         title=spec["workload"],
     )
     ax.grid(True, which="both", alpha=0.3)

@@ -242,3 +242,19 @@ def test_cuda_compare_peak_bandwidth_table():
     assert cuda_compare.peak_bandwidth("NVIDIA H100 80GB HBM3") == 3.35e12
     assert cuda_compare.peak_bandwidth("NVIDIA A100-SXM4-80GB") == 2.039e12
     assert cuda_compare.peak_bandwidth("GeForce GTX 1080") is None
+
+
+def test_run_row_memory_budget_and_scaling_estimates():
+    recs = runner.run_row(
+        "W",
+        "r",
+        {"big": lambda: pytest.fail("must not be built")},
+        mem_estimates={"big": 8 * 2**30},
+        mem_budget_bytes=2**30,
+    )
+    assert recs[0]["status"] == "skipped" and "GiB" in recs[0]["note"]
+    scaling = runner.Scaling()
+    scaling.add(16, [_timed("r", "a", 0.5)])
+    est = scaling.estimates(64)
+    assert est["estimates"] == {"a": 2.0}
+    assert est["mem_estimates"] == {"a": 4 * 2**20}
