@@ -165,7 +165,7 @@ def run(quick: bool = False, reps: int | None = None) -> dict:
             "mlx-snn 0.5.0": lambda: mlxsnn(x, y),
             "snnTorch": lambda: snntorch(x, y),
         },
-        reps=reps or (3 if quick else 5),
+        reps=reps or 3,
         params={"T": T, "B": B},
     )
     return {"records": records, "columns": COLUMNS}

@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> Path:
     out = run(quick=args.quick, reps=args.reps)
     columns = {LIF_TITLE: COLUMNS, AMOS_TITLE: COLUMNS}
     name = NAME + ("-quick" if args.quick else "")
-    return write(name, out["records"], columns, args.quick, args.out, out["plots"])
+    return write(name, out["records"], columns, args.quick, args.out, out["plots"], args.note)
 
 
 if __name__ == "__main__":

@@ -64,13 +64,17 @@ def run_workloads(names, quick: bool, reps: int | None) -> tuple[list[dict], dic
     return records, columns, extras
 
 
-def write(name: str, records, columns, quick: bool, out: Path, plots: dict) -> Path:
+def write(name: str, records, columns, quick: bool, out: Path, plots: dict, note: str = "") -> Path:
     table = tables_by_workload(records, columns)
+    if note:
+        table = f"Note: {note}\n\n{table}"
     print("\n" + table + "\n")
     payload = {
         "schema": SCHEMA_VERSION,
         "quick": quick,
+        "note": note,
         "peers": peer_versions(),
+        "torch_threads": _torch_threads(),
         "records": records,
         "table": table,
     }
@@ -81,6 +85,11 @@ def write(name: str, records, columns, quick: bool, out: Path, plots: dict) -> P
             print(f"wrote {png}")
     print(f"wrote {path} and {path.with_suffix('.md')}")
     return path
+
+
+def _torch_threads() -> int | None:
+    torch = peers.load("torch")
+    return None if torch is None else torch.get_num_threads()
 
 
 def plot_scaling(records: list[dict], spec: dict, png: Path) -> bool:
@@ -148,7 +157,7 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     records, columns, plots = run_workloads(names, args.quick, args.reps)
     suffix = "-quick" if args.quick else ""
     name = "" if not args.only else "+".join(names)
-    write((name + suffix).lstrip("-"), records, columns, args.quick, args.out, plots)
+    write((name + suffix).lstrip("-"), records, columns, args.quick, args.out, plots, args.note)
     print(f"total {time.perf_counter() - start:.0f} s")
     return 0
 

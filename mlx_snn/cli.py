@@ -71,6 +71,8 @@ def bench_argv(args: argparse.Namespace) -> list[str]:
         argv += ["--out", str(args.out)]
     if args.reps is not None:
         argv += ["--reps", str(args.reps)]
+    if args.note:
+        argv += ["--note", args.note]
     if args.install_peers:
         argv.append("--install-peers")
     return argv
@@ -100,6 +102,7 @@ def add_bench_parser(sub) -> argparse.ArgumentParser:
     bench.add_argument("--only", nargs="+", metavar="NAME", help="run only these workloads")
     bench.add_argument("--out", type=Path, default=None, help="results folder")
     bench.add_argument("--reps", type=int, default=None, help="timed repetitions per cell")
+    bench.add_argument("--note", default="", help="free text stored with the results")
     bench.add_argument(
         "--install-peers", action="store_true", help="pip-install missing peer libraries first"
     )
