@@ -142,9 +142,8 @@ def standalone(module: ModuleType, argv: list[str] | None = None) -> Path:
     out = module.run(quick=args.quick, reps=args.reps)
     plots = {module.NAME: out["plot"]} if "plot" in out else {}
     name = module.NAME + ("-quick" if args.quick else "")
-    return write(
-        name, out["records"], {module.TITLE: out.get("columns", [])}, args.quick, args.out, plots
-    )
+    columns = {module.TITLE: out.get("columns", [])}
+    return write(name, out["records"], columns, args.quick, args.out, plots, args.note)
 
 
 def main(argv: list[str] | None = None, prog: str | None = None) -> int:
