@@ -1,13 +1,15 @@
 """AMOS (PTTFS) layer, fwd+bwd: parallel method vs sequential step loop, side by side.
 
 Usage: ``python bench/amos_quick.py [--T 256 ...] [--width 256 1024 ...] [--reps 5]``.
-Prints a markdown table with the ratio of medians (sequential / parallel) and
+The two methods alternate in ``--rounds`` rounds (the machine is shared). Prints a
+markdown table with the ratio of medians (sequential / parallel) and
 writes ``bench/results/amos_quick-<kind>-<host>.json``.
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 
 import mlx.core as mx
 
@@ -24,12 +26,18 @@ def step_fn(x, w, method):
     return lambda: mx.eval(grad(x))
 
 
+def _merge(runs):
+    times = [t for r in runs for t in r["times_s"]]
+    return {"median_s": statistics.median(times), "min_s": min(times), "times_s": times}
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--T", type=int, nargs="+", default=[8, 64, 256, 1024])
     parser.add_argument("--width", type=int, nargs="+", default=[256, 1024, 16384])
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--reps", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args()
     rows, results = [], []
     for width in args.width:
@@ -39,8 +47,12 @@ def main():
             x = 2.0 * mx.random.uniform(shape=(T, args.batch, n))
             w = mx.random.normal((T, args.batch, n))
             mx.eval(x, w)
-            par = time_fn(step_fn(x, w, "parallel"), reps=args.reps)
-            seq = time_fn(step_fn(x, w, "sequential"), reps=max(3, args.reps // 2))
+            # alternate the two methods so that load changes hit both alike
+            par, seq = [], []
+            for _ in range(args.rounds):
+                par.append(time_fn(step_fn(x, w, "parallel"), reps=args.reps))
+                seq.append(time_fn(step_fn(x, w, "sequential"), reps=max(3, args.reps // 2)))
+            par, seq = _merge(par), _merge(seq)
             ratio = seq["median_s"] / par["median_s"]
             results.append(
                 {

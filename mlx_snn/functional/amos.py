@@ -46,6 +46,7 @@ as a baseline and a cross-check.
 from __future__ import annotations
 
 import functools
+import math
 from typing import NamedTuple
 
 import mlx.core as mx
@@ -65,9 +66,6 @@ __all__ = [
     "first_spike",
     "temporal_selector",
 ]
-
-# block length of the parallel scan: the in-block loop has this many steps
-_BLOCK = 32
 
 
 class FirstSpike(NamedTuple):
@@ -215,85 +213,99 @@ def temporal_selector(h: mx.array, threshold: float | mx.array = 1.0) -> Selecti
 # ----------------------------------------------------------------------------
 
 
+# exponents inside a block stay within e^(+-_LOG_RANGE): alpha^-j <= 2.6e10 in fp32
+_LOG_RANGE = 24.0
+
+
 @functools.cache
-def _block_powers(alpha: float, L: int):
-    """``alpha^(j+1)`` and ``alpha^(L-j)`` for ``j = 0..L-1`` (never above 1)."""
-    j = np.arange(L)
-    return (
-        mx.array(alpha ** (j + 1.0), dtype=mx.float32),
-        mx.array(alpha ** (L - j * 1.0), dtype=mx.float32),
-    )
+def _scan_plan(alpha: float, T: int):
+    """Block length and count, in-block powers, and the carry-doubling factors."""
+    L = max(1, min(T, int(_LOG_RANGE / -math.log(alpha)))) if alpha > 0 else 1
+    G = -(-T // L)
+    L = -(-T // G)
+    j = np.arange(L, dtype=np.float64)
+    # carries obey c_k = e_k + alpha^L c_{k-1}: solve by doubling until the factor
+    # underflows in fp32 (where the sequential fp32 loop adds zeros as well)
+    doubling, d, factor = [], 1, alpha**L
+    while d < G and factor > 1e-38:
+        doubling.append((d, float(factor)))
+        d, factor = 2 * d, factor * factor
+    inv = mx.array((alpha**-j).astype(np.float32))[:, None]
+    pw = mx.array((alpha**j).astype(np.float32))[:, None]
+    return L, G, inv, pw, tuple(doubling)
+
+
+def _shift(c, d, reverse):
+    """``c`` moved ``d`` blocks later (earlier when ``reverse``), zeros shifted in."""
+    pad = mx.zeros((d, *c.shape[1:]), c.dtype)
+    return mx.concatenate([c[d:], pad] if reverse else [pad, c[:-d]])
 
 
 def _decay_scan(b: mx.array, alpha: float, reverse: bool = False) -> mx.array:
     """Solve ``h_t = alpha h_{t-1} + b_t`` (or backwards) over axis 0 of ``b [T, M]``.
 
-    Blocks of length L: a loop of L steps runs inside all blocks at once; the
-    block carries are the same scan with decay ``alpha^L`` (applied recursively),
-    and each block adds ``alpha^(j+1)`` (``alpha^(L-j)`` backwards) times the
-    carry. Only non-negative powers of alpha appear, so nothing overflows.
+    Stable blocked scan. Inside a block of length L the closed form
+    ``h_j = alpha^j cumsum_j(alpha^-j b_j)`` uses exponents relative to the block
+    start, bounded by ``alpha^-L <= e^24`` (never the overflowing ``alpha^-t``
+    over the whole sequence). The block carries follow the same recurrence with
+    decay ``alpha^L <= e^-24``, solved by a few doubling steps, and enter each
+    block as a constant added to the cumulative sum. Every operand is either
+    full-size or broadcast along one side only (outer broadcasts are slow in
+    MLX's fused CPU kernels).
     """
     T, M = b.shape
-    if T <= _BLOCK:
-        return _loop_scan(b, alpha, reverse)
-    L = _BLOCK
-    G = -(-T // L)
+    L, G, inv, pw, doubling = _scan_plan(alpha, T)
     if G * L != T:
         b = mx.concatenate([b, mx.zeros((G * L - T, M), b.dtype)])
-    blocks = b.reshape(G, L, M).swapaxes(0, 1)  # [L, G, M]: loop over L
-    local = _loop_scan(blocks, alpha, reverse)
-    head, tail = _block_powers(alpha, L)
+    blocks = b.reshape(G, L, M)
     if reverse:
-        carry = _decay_scan(local[0], alpha**L, reverse=True)  # value at each block start
-        carry = mx.concatenate([carry[1:], mx.zeros((1, M), b.dtype)])
-        full = local + tail.astype(b.dtype)[:, None, None] * carry[None]
+        acc = mx.cumsum(blocks * pw, axis=1, reverse=True)  # alpha^j-scaled suffix sums
+        if G > 1:
+            c = acc[:, 0]  # each block's own value at its start
+            for d, factor in doubling:
+                c = c + factor * _shift(c, d, reverse=True)
+            acc = acc + (alpha**L) * _shift(c, 1, reverse=True)[:, None]
+        out = acc * inv
     else:
-        carry = _decay_scan(local[-1], alpha**L)  # value at each block end
-        carry = mx.concatenate([mx.zeros((1, M), b.dtype), carry[:-1]])
-        full = local + head.astype(b.dtype)[:, None, None] * carry[None]
-    return full.swapaxes(0, 1).reshape(G * L, M)[:T]
-
-
-def _loop_scan(b, alpha, reverse):
-    order = range(b.shape[0] - 1, -1, -1) if reverse else range(b.shape[0])
-    out = [None] * b.shape[0]
-    h = None
-    for t in order:
-        h = b[t] if h is None else alpha * h + b[t]
-        out[t] = h
-    return mx.stack(out)
-
-
-# ----------------------------------------------------------------------------
-# Parallel AMOS with the second-fake-spike backward
-# ----------------------------------------------------------------------------
+        acc = mx.cumsum(blocks * inv, axis=1)  # alpha^-j-scaled prefix sums
+        if G > 1:
+            c = acc[:, -1] * alpha ** (L - 1)  # each block's own value at its end
+            for d, factor in doubling:
+                c = c + factor * _shift(c, d, reverse=False)
+            acc = acc + alpha * _shift(c, 1, reverse=False)[:, None]
+        out = acc * pw
+    return out.reshape(G * L, M)[:T]
 
 
 def _charge(x, alpha, inv_tau):
     T = x.shape[0]
-    h = _decay_scan((x * inv_tau).reshape(T, -1), alpha)
-    return h.reshape(x.shape)
+    h = _decay_scan((x.astype(mx.float32) * inv_tau).reshape(T, -1), alpha)
+    return h.reshape(x.shape).astype(x.dtype)
 
 
 def _forward_parallel(x, threshold, alpha, inv_tau):
     h = _charge(x, alpha, inv_tau)
-    fake = _fake_spikes(h, threshold)
-    t_first = mx.argmax(fake, axis=0).astype(mx.int32)
-    spikes = (_time_index(x.shape[0], x.ndim) == t_first).astype(x.dtype)
-    return spikes, h, t_first
+    # running count of fake spikes: the first one is the spike; full-size masks
+    # keep the fused kernels fast (no [T, 1] x [1, N] outer broadcasts)
+    count = mx.cumsum(_fake_spikes(h, threshold), axis=0)
+    spikes = (count == 1) & _fake_spikes(h, threshold)
+    t_first = mx.sum(count == 0, axis=0).astype(mx.int32)
+    return spikes.astype(x.dtype), h, t_first
 
 
 def _backward_parallel(g_s, g_h, spikes, h, t_first, threshold, alpha, inv_tau, derivative):
     T = h.shape[0]
-    steps = _time_index(T, h.ndim)
-    later = _fake_spikes(h, threshold) & (steps > t_first)
-    t_second = mx.argmax(later, axis=0)
-    g_first = mx.sum(g_s * spikes, axis=0)
-    g_second = mx.where(t_first < T - 1, mx.take_along_axis(g_s, t_second[None], axis=0)[0], 0.0)
-    g_spike = mx.where(steps < t_first, g_s - g_first, spikes * (g_first - g_second))
+    count = mx.cumsum(_fake_spikes(h, threshold), axis=0)
+    # second fake spike: index T ("none") exactly when t_first = T - 1
+    t_second = mx.sum(count <= 1, axis=0).astype(mx.int32)
+    g_first = mx.take_along_axis(g_s, t_first[None], axis=0)
+    g_second = mx.take_along_axis(g_s, mx.minimum(t_second, T - 1)[None], axis=0)
+    g_second = mx.where(t_second < T, g_second, 0.0)
+    # eq 15: g_t - g_{t_f} before t_f, g_{t_f} - g_{t_sf} at t_f, 0 after
+    g_spike = mx.where(count == 0, g_s - g_first, spikes * (g_first - g_second))
     grad = g_spike * derivative(h - threshold) + g_h
-    g_mem = _decay_scan(grad.reshape(T, -1), alpha, reverse=True).reshape(h.shape)
-    return g_mem * inv_tau
+    g_mem = _decay_scan(grad.astype(mx.float32).reshape(T, -1), alpha, reverse=True)
+    return (g_mem * inv_tau).reshape(h.shape).astype(h.dtype)
 
 
 @functools.lru_cache(maxsize=64)
