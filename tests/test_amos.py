@@ -3,8 +3,9 @@
 Spikes and firing steps must match exactly (inputs are drawn so that no membrane lies
 within 1e-5 of the threshold, where fp32 and float64 could disagree). Membranes and
 gradients: max abs error <= 1e-4 * max(1, max |ref|) (fp32 vs float64), for T up to
-1024 with tau = 2 (where the closed form A * cumsum(A^-1 X) overflows in fp32), forced
-last-step neurons included. Parallel and sequential gradients agree to the same tolerance.
+1024 with tau = 2 (where the closed form A * cumsum(A^-1 X) overflows in fp32) and T = 4096
+with tau from 1.0001 to 1e4, forced last-step neurons included. Parallel and sequential
+gradients agree to the same tolerance.
 """
 
 from __future__ import annotations
@@ -133,6 +134,23 @@ def test_other_tau_matches_oracle():
     g_h = rng.normal(size=x.shape).astype(np.float32)
     (spikes, mem), g_x = run_vjp(x, g_s, g_h, "parallel", tau=tau)
     fw = ref.amos_forward(x, tau)
+    np.testing.assert_array_equal(np.array(spikes), fw["spikes"])
+    assert_close(mem, fw["mem"], RTOL, "mem")
+    assert_close(g_x, ref.amos_backward(x, g_s, g_h, tau=tau), RTOL, "grad")
+
+
+@pytest.mark.parametrize("tau", [1.0001, 1.05, 2.0, 100.0, 1e4])
+def test_long_sequence_extreme_tau_matches_oracle(tau):
+    # block lengths from 2 (tau -> 1) to one block of 4096 steps (tau = 1e4)
+    T = 4096
+    x = drive(T, (2, 8), seed=int(tau * 10), tau=tau) * max(1.0, tau / 200.0)
+    fw = ref.amos_forward(x, tau)
+    assert np.min(np.abs(fw["mem"] - 1.0)) > GAP, "inputs too close to the threshold"
+    assert fw["forced"].any() and not fw["forced"].all()
+    rng = np.random.default_rng(2)
+    g_s = rng.normal(size=x.shape).astype(np.float32)
+    g_h = rng.normal(size=x.shape).astype(np.float32)
+    (spikes, mem), g_x = run_vjp(x, g_s, g_h, "parallel", tau=tau)
     np.testing.assert_array_equal(np.array(spikes), fw["spikes"])
     assert_close(mem, fw["mem"], RTOL, "mem")
     assert_close(g_x, ref.amos_backward(x, g_s, g_h, tau=tau), RTOL, "grad")
