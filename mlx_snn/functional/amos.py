@@ -277,18 +277,24 @@ def _decay_scan(b: mx.array, alpha: float, reverse: bool = False) -> mx.array:
     return out.reshape(G * L, M)[:T]
 
 
+def _cast(a, dtype):
+    """The scans run in float32 (half-precision inputs are upcast)."""
+    return a if a.dtype == dtype else a.astype(dtype)
+
+
 def _charge(x, alpha, inv_tau):
     T = x.shape[0]
-    h = _decay_scan((x.astype(mx.float32) * inv_tau).reshape(T, -1), alpha)
-    return h.reshape(x.shape).astype(x.dtype)
+    h = _decay_scan(_cast(x * inv_tau, mx.float32).reshape(T, -1), alpha)
+    return _cast(h.reshape(x.shape), x.dtype)
 
 
 def _forward_parallel(x, threshold, alpha, inv_tau):
     h = _charge(x, alpha, inv_tau)
     # running count of fake spikes: the first one is the spike; full-size masks
     # keep the fused kernels fast (no [T, 1] x [1, N] outer broadcasts)
-    count = mx.cumsum(_fake_spikes(h, threshold), axis=0)
-    spikes = (count == 1) & _fake_spikes(h, threshold)
+    fake = _fake_spikes(h, threshold)
+    count = mx.cumsum(fake, axis=0)
+    spikes = (count == 1) & fake
     t_first = mx.sum(count == 0, axis=0).astype(mx.int32)
     return spikes.astype(x.dtype), h, t_first
 
@@ -304,8 +310,8 @@ def _backward_parallel(g_s, g_h, spikes, h, t_first, threshold, alpha, inv_tau, 
     # eq 15: g_t - g_{t_f} before t_f, g_{t_f} - g_{t_sf} at t_f, 0 after
     g_spike = mx.where(count == 0, g_s - g_first, spikes * (g_first - g_second))
     grad = g_spike * derivative(h - threshold) + g_h
-    g_mem = _decay_scan(grad.astype(mx.float32).reshape(T, -1), alpha, reverse=True)
-    return (g_mem * inv_tau).reshape(h.shape).astype(h.dtype)
+    g_mem = _decay_scan(_cast(grad, mx.float32).reshape(T, -1), alpha, reverse=True)
+    return _cast((g_mem * inv_tau).reshape(h.shape), h.dtype)
 
 
 @functools.lru_cache(maxsize=64)
