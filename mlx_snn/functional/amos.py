@@ -37,7 +37,7 @@ exists unless :math:`t_f = T-1`; then its term is 0):
 ``method="parallel"`` computes :math:`h` with a stable blocked scan (no
 :math:`\alpha^{-t}` factors: the closed form :math:`A\,\mathrm{cumsum}(A^{-1}X)` of
 the paper overflows in fp32 beyond :math:`t \approx 128` for :math:`\tau = 2`),
-finds :math:`t_f` with a compare and an ``argmax`` over time, and differentiates
+finds :math:`t_f` from the fake spikes (see :func:`first_spike`), and differentiates
 with the rule above inside an ``mx.custom_function``. ``method="sequential"`` runs
 the step loop with the firing mask and lets autograd differentiate it; it exists
 as a baseline and a cross-check.
@@ -121,15 +121,18 @@ def _fake_spikes(h, threshold):
     return (h >= threshold) | (_time_index(h.shape[0], h.ndim) == h.shape[0] - 1)
 
 
+def _fake_count(h, threshold):
+    """Running count of fake spikes over time (int32; the last step is always one)."""
+    return mx.cumsum(_fake_spikes(h, threshold), axis=0)
+
+
 def _first_spike(h, threshold) -> FirstSpike:
-    T = h.shape[0]
-    crossed = h >= threshold
-    steps = _time_index(T, h.ndim)
-    fake = crossed | (steps == T - 1)
-    t_first = mx.argmax(fake, axis=0).astype(mx.int32)
-    later = fake & (steps > t_first)
-    t_second = mx.where(t_first < T - 1, mx.argmax(later, axis=0).astype(mx.int32), T)
-    return FirstSpike(t_first, ~mx.any(crossed, axis=0), t_second.astype(mx.int32))
+    # count == 0 before t_first, <= 1 up to the second fake spike; the sums over
+    # full-size masks avoid argmax and [T, 1] x [1, N] broadcasts (slow on CPU)
+    count = _fake_count(h, threshold)
+    t_first = mx.sum(count == 0, axis=0).astype(mx.int32)
+    t_second = mx.sum(count <= 1, axis=0).astype(mx.int32)
+    return FirstSpike(t_first, ~mx.any(h >= threshold, axis=0), t_second)
 
 
 def _check_threshold(threshold, feature_shape, dtype):
@@ -157,8 +160,10 @@ def first_spike(h: mx.array, threshold: float | mx.array = 1.0) -> FirstSpike:
     r"""First threshold crossing of each neuron, with a forced spike at the last step.
 
     :math:`t_f = \min\{t : h_t \ge \theta \text{ or } t = T-1\}`, computed in parallel
-    as ``argmax`` over time of the fake spikes ``h >= threshold`` with step ``T - 1``
-    set to True (``argmax`` returns the first maximum).
+    from the fake spikes ``h >= threshold`` with step ``T - 1`` set to True. The paper
+    takes their ``argmax`` over time; here a running count ``c_t`` of fake spikes
+    gives :math:`t_f = \#\{t : c_t = 0\}` and :math:`t_{sf} = \#\{t : c_t \le 1\}`
+    (same result, faster on CPU).
 
     Args:
         h: membrane ``[T, B, ...]`` (floating point, ``T >= 1``).
@@ -284,7 +289,7 @@ def _cast(a, dtype):
 
 def _charge(x, alpha, inv_tau):
     T = x.shape[0]
-    h = _decay_scan(_cast(x * inv_tau, mx.float32).reshape(T, -1), alpha)
+    h = _decay_scan((_cast(x, mx.float32) * inv_tau).reshape(T, -1), alpha)
     return _cast(h.reshape(x.shape), x.dtype)
 
 
@@ -301,7 +306,7 @@ def _forward_parallel(x, threshold, alpha, inv_tau):
 
 def _backward_parallel(g_s, g_h, spikes, h, t_first, threshold, alpha, inv_tau, derivative):
     T = h.shape[0]
-    count = mx.cumsum(_fake_spikes(h, threshold), axis=0)
+    count = _fake_count(h, threshold)
     # second fake spike: index T ("none") exactly when t_first = T - 1
     t_second = mx.sum(count <= 1, axis=0).astype(mx.int32)
     g_first = mx.take_along_axis(g_s, t_first[None], axis=0)
@@ -382,8 +387,8 @@ def amos(
         threshold: ``> 0``; a float or an array broadcastable to ``x.shape[2:]``
             (not differentiated).
         surrogate: name or :class:`mlx_snn.surrogate.Surrogate` for the backward.
-        method: ``"parallel"`` (blocked scan, first-spike ``argmax``, second-fake-spike
-            backward) | ``"sequential"`` (step loop differentiated by autograd).
+        method: ``"parallel"`` (blocked scan, parallel first-spike search,
+            second-fake-spike backward) | ``"sequential"`` (step loop differentiated by autograd).
             Both give the same spikes and, up to rounding, the same gradients.
 
     Returns:
