@@ -12,6 +12,9 @@ Columns: ours per-step (SeqToBatch(Conv2d) -> LIF), ours ``TAC(conv, g, beta=0.9
 (its TAC). mlx-snn 0.5.0 has no TAC-TP. The baseline of each shape is timed once
 and repeated in every g row. Guard: with our conv weights copied into the peer's
 layer, its spikes are compared with ours (per-step with per-step, TAC with TAC).
+The per-step layers agree exactly; mlx-snn 0.5.0's TAC is a different approximation
+(a few % of spikes differ, about 1.5 % even with zero bias), so its TAC cell is
+flagged MISMATCH and still timed.
 """
 
 from __future__ import annotations
