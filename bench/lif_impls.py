@@ -13,6 +13,7 @@ correctness guard. ``reference`` names the convention of ours it must match:
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 
 import mlx.core as mx
@@ -46,7 +47,8 @@ def _mlx_impl(run: Callable[[mx.array], mx.array], x_np, w_np, reference, compil
 
 
 def ours(x_np, w_np, *, variant: str = "loop", reset_timing: str = "immediate") -> Impl | str:
-    """``variant``: ``"loop"`` (snn.LIF), ``"compiled"`` (under mx.compile), ``"parallel"``."""
+    """``variant``: ``"loop"`` (``snn.LIF(algorithm="loop")``), ``"compiled"`` (that under
+    mx.compile), ``"parallel"`` (``snn.ParallelLIF``)."""
     kwargs = dict(beta=BETA, threshold=THRESHOLD, reset="subtract")
     surrogate = snn.surrogate.atan(ALPHA)
     if variant == "parallel":
@@ -54,6 +56,8 @@ def ours(x_np, w_np, *, variant: str = "loop", reset_timing: str = "immediate") 
             return "snn.ParallelLIF is not in this tree yet"
         layer = snn.ParallelLIF(**kwargs, surrogate=surrogate)
     else:
+        if "algorithm" in inspect.signature(snn.LIF).parameters:
+            kwargs["algorithm"] = "loop"  # the step loop, whatever "auto" would pick
         layer = snn.LIF(**kwargs, surrogate=surrogate, reset_timing=reset_timing)
     return _mlx_impl(layer, x_np, w_np, reset_timing, compiled=variant == "compiled")
 
