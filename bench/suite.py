@@ -37,6 +37,7 @@ def parser(prog: str | None = None, workloads: bool = True) -> argparse.Argument
         )
     p.add_argument("--out", type=Path, default=RESULTS, help="results folder")
     p.add_argument("--reps", type=int, default=None, help="timed repetitions per cell")
+    p.add_argument("--note", default="", help="free text stored with the results (conditions)")
     p.add_argument(
         "--install-peers",
         action="store_true",

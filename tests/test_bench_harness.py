@@ -258,3 +258,19 @@ def test_run_row_memory_budget_and_scaling_estimates():
     est = scaling.estimates(64)
     assert est["estimates"] == {"a": 2.0}
     assert est["mem_estimates"] == {"a": 4 * 2**20}
+
+
+def test_suite_parser_accepts_every_forwarded_option():
+    from bench import suite
+
+    args = _bench_args(
+        ["--quick", "--only", "lif_layer", "--out", "o", "--reps", "2", "--note", "n"]
+    )
+    parsed = suite.parser().parse_args(cli.bench_argv(args))
+    assert (parsed.quick, parsed.only, str(parsed.out), parsed.reps, parsed.note) == (
+        True,
+        ["lif_layer"],
+        "o",
+        2,
+        "n",
+    )
