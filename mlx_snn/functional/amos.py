@@ -223,7 +223,7 @@ _LOG_RANGE = 24.0
 
 
 @functools.cache
-def _scan_plan(alpha: float, T: int):
+def _scan_plan(alpha: float, T: int, scale: float):
     """Block length and count, in-block powers, and the carry-doubling factors."""
     L = max(1, min(T, int(_LOG_RANGE / -math.log(alpha)))) if alpha > 0 else 1
     G = -(-T // L)
@@ -235,9 +235,8 @@ def _scan_plan(alpha: float, T: int):
     while d < G and factor > 1e-38:
         doubling.append((d, float(factor)))
         d, factor = 2 * d, factor * factor
-    inv = mx.array((alpha**-j).astype(np.float32))[:, None]
-    pw = mx.array((alpha**j).astype(np.float32))[:, None]
-    return L, G, inv, pw, tuple(doubling)
+    powers = [alpha**-j, alpha**j, scale * alpha**-j, scale * alpha**j]
+    return L, G, *(mx.array(p.astype(np.float32))[:, None] for p in powers), tuple(doubling)
 
 
 def _shift(c, d, reverse):
@@ -246,8 +245,8 @@ def _shift(c, d, reverse):
     return mx.concatenate([c[d:], pad] if reverse else [pad, c[:-d]])
 
 
-def _decay_scan(b: mx.array, alpha: float, reverse: bool = False) -> mx.array:
-    """Solve ``h_t = alpha h_{t-1} + b_t`` (or backwards) over axis 0 of ``b [T, M]``.
+def _decay_scan(b: mx.array, alpha: float, reverse: bool = False, scale: float = 1.0) -> mx.array:
+    """Solve ``h_t = alpha h_{t-1} + scale b_t`` (or backwards) over axis 0 of ``b [T, M]``.
 
     Stable blocked scan. Inside a block of length L the closed form
     ``h_j = alpha^j cumsum_j(alpha^-j b_j)`` uses exponents relative to the block
@@ -259,12 +258,12 @@ def _decay_scan(b: mx.array, alpha: float, reverse: bool = False) -> mx.array:
     MLX's fused CPU kernels).
     """
     T, M = b.shape
-    L, G, inv, pw, doubling = _scan_plan(alpha, T)
+    L, G, inv, pw, inv_in, pw_in, doubling = _scan_plan(alpha, T, scale)
     if G * L != T:
         b = mx.concatenate([b, mx.zeros((G * L - T, M), b.dtype)])
     blocks = b.reshape(G, L, M)
     if reverse:
-        acc = mx.cumsum(blocks * pw, axis=1, reverse=True)  # alpha^j-scaled suffix sums
+        acc = mx.cumsum(blocks * pw_in, axis=1, reverse=True)  # alpha^j-scaled suffix sums
         if G > 1:
             c = acc[:, 0]  # each block's own value at its start
             for d, factor in doubling:
@@ -272,7 +271,7 @@ def _decay_scan(b: mx.array, alpha: float, reverse: bool = False) -> mx.array:
             acc = acc + (alpha**L) * _shift(c, 1, reverse=True)[:, None]
         out = acc * inv
     else:
-        acc = mx.cumsum(blocks * inv, axis=1)  # alpha^-j-scaled prefix sums
+        acc = mx.cumsum(blocks * inv_in, axis=1)  # alpha^-j-scaled prefix sums
         if G > 1:
             c = acc[:, -1] * alpha ** (L - 1)  # each block's own value at its end
             for d, factor in doubling:
@@ -289,7 +288,7 @@ def _cast(a, dtype):
 
 def _charge(x, alpha, inv_tau):
     T = x.shape[0]
-    h = _decay_scan((_cast(x, mx.float32) * inv_tau).reshape(T, -1), alpha)
+    h = _decay_scan(_cast(x, mx.float32).reshape(T, -1), alpha, scale=inv_tau)
     return _cast(h.reshape(x.shape), x.dtype)
 
 
@@ -315,8 +314,8 @@ def _backward_parallel(g_s, g_h, spikes, h, t_first, threshold, alpha, inv_tau, 
     # eq 15: g_t - g_{t_f} before t_f, g_{t_f} - g_{t_sf} at t_f, 0 after
     g_spike = mx.where(count == 0, g_s - g_first, spikes * (g_first - g_second))
     grad = g_spike * derivative(h - threshold) + g_h
-    g_mem = _decay_scan(_cast(grad, mx.float32).reshape(T, -1), alpha, reverse=True)
-    return _cast((g_mem * inv_tau).reshape(h.shape), h.dtype)
+    g_x = _decay_scan(_cast(grad, mx.float32).reshape(T, -1), alpha, True, scale=inv_tau)
+    return _cast(g_x.reshape(h.shape), h.dtype)
 
 
 @functools.lru_cache(maxsize=64)
