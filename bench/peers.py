@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import subprocess
 import sys
 from pathlib import Path
@@ -49,6 +50,9 @@ def _import(name: str) -> ModuleType:
     if name == "mlxsnn" and str(PEERS_DIR) not in sys.path:
         # appended, not prepended: our own mlx_snn must stay first on the path
         sys.path.append(str(PEERS_DIR))
+    if name in ("torch", "snntorch", "spikingjelly"):
+        # torch logs "Triton not available" at import on CPU-only machines; not an error here
+        logging.getLogger("torch._library.triton").setLevel(logging.ERROR)
     if name == "spikingjelly":
         module = importlib.import_module("spikingjelly")
         importlib.import_module("spikingjelly.activation_based.neuron")
