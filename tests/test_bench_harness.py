@@ -274,3 +274,11 @@ def test_suite_parser_accepts_every_forwarded_option():
         2,
         "n",
     )
+
+
+def test_cuda_compare_refuses_without_gpu(monkeypatch, capsys):
+    from bench import cuda_compare
+
+    monkeypatch.setattr(cuda_compare, "gpu_name", lambda: None)
+    assert cuda_compare.main([]) == 2
+    assert "needs an NVIDIA GPU" in capsys.readouterr().err
