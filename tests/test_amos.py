@@ -184,6 +184,18 @@ def test_module_wraps_functional():
     assert "tau=2.0" in repr(neuron)
 
 
+def test_module_with_threshold_array_compiles_and_checks_at_construction():
+    x = mx.array(drive(16, (2, 5), seed=6))
+    neuron = snn.AMOS(threshold=mx.full((5,), 1.0))
+    assert "threshold" not in neuron.trainable_parameters()
+    step = mx.compile(lambda x_: neuron(x_))
+    assert mx.array_equal(step(x), amos(x).spikes)
+    with pytest.raises(ValueError, match="threshold must be > 0"):
+        snn.AMOS(threshold=mx.array([1.0, 0.0]))
+    with pytest.raises(ValueError, match="threshold of shape"):
+        neuron(mx.zeros((3, 2, 4)))
+
+
 def test_compiles_and_runs_in_half_precision():
     x = drive(40, (2, 5), seed=4)
     loss = mx.compile(lambda x_: (amos(x_).spikes * mx.arange(40).reshape(40, 1, 1)).sum())

@@ -135,13 +135,15 @@ def _first_spike(h, threshold) -> FirstSpike:
     return FirstSpike(t_first, ~mx.any(h >= threshold, axis=0), t_second)
 
 
-def _check_threshold(threshold, feature_shape, dtype):
+def _check_threshold(threshold, feature_shape, dtype, check_values=True):
+    """Float > 0, or a floating array that broadcasts to the features (values checked
+    with a host sync unless ``check_values=False``, for arrays validated before)."""
     if isinstance(threshold, bool) or not isinstance(threshold, (int, float, mx.array)):
         raise TypeError(f"threshold must be a float or an mx.array; got {type(threshold).__name__}")
     if isinstance(threshold, mx.array):
         check_float_array("threshold", threshold)
         check_broadcastable_to_features("threshold", tuple(threshold.shape), feature_shape)
-        if not mx.all(threshold > 0).item():
+        if check_values and not mx.all(threshold > 0).item():
             raise ValueError("threshold must be > 0 everywhere; got an array with values <= 0")
         return mx.stop_gradient(threshold.astype(dtype))
     if not 0 < threshold < float("inf"):
@@ -384,7 +386,8 @@ def amos(
         x: input current ``[T, B, ...]`` (floating point, ``T >= 1``).
         tau: membrane time constant, a float ``> 1`` (decay ``alpha = 1 - 1/tau``).
         threshold: ``> 0``; a float or an array broadcastable to ``x.shape[2:]``
-            (not differentiated).
+            (not differentiated; an array's values are checked with a host sync, so
+            inside ``mx.compile`` pass a float or use :class:`mlx_snn.AMOS`).
         surrogate: name or :class:`mlx_snn.surrogate.Surrogate` for the backward.
         method: ``"parallel"`` (blocked scan, parallel first-spike search,
             second-fake-spike backward) | ``"sequential"`` (step loop differentiated by autograd).

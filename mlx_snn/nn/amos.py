@@ -13,6 +13,7 @@ from .._checks import check_choice, check_float_array, check_int
 from ..functional.amos import (
     METHODS,
     _amos,
+    _check_sequence,
     _check_tau,
     _check_threshold,
     _temporal_selector,
@@ -85,19 +86,13 @@ class AMOS(nn.Module):
         )
 
     def __call__(self, x: mx.array, return_mem: bool = False):
-        out = _amos_checked(x, self.tau, self.threshold, self.surrogate, self.method)
+        _check_sequence("x", x)
+        # an array threshold was checked at construction: no host sync per call
+        thr = _check_threshold(self.threshold, tuple(x.shape[2:]), x.dtype, check_values=False)
+        out = _amos(x, self.tau, thr, self.surrogate, self.method)
         if return_mem:
             return out.spikes, AMOSOutput(out.mem, out.t_first)
         return out.spikes
-
-
-def _amos_checked(x, tau, threshold, surrogate, method):
-    check_float_array("x", x, min_ndim=2)
-    if x.shape[0] < 1:
-        raise ValueError(f"x must have at least one time step; got shape {tuple(x.shape)}")
-    if isinstance(threshold, mx.array):
-        threshold = _check_threshold(threshold, tuple(x.shape[2:]), x.dtype)
-    return _amos(x, tau, threshold, surrogate, method)
 
 
 class TemporalSelectorDecoder(nn.Module):
