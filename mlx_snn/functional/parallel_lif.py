@@ -31,6 +31,7 @@ from __future__ import annotations
 import functools
 
 import mlx.core as mx
+import numpy as np
 
 from .. import backends
 from .. import surrogate as _surrogate
@@ -43,7 +44,7 @@ from .lif import (
     _reset,
     _resolve_options,
 )
-from .scan import _solve
+from .scan import _first_input, _solve
 
 __all__ = ["PARALLEL_RESETS", "choose_algorithm", "parallel_lif_sequence"]
 
@@ -111,7 +112,29 @@ def _all_done(p, K):
         return False
 
 
+def _any_differs(a, b):
+    """Host check ``any(a != b)``; ``False`` inside ``mx.compile`` (no host access)."""
+    try:
+        return bool(mx.any(a != b).item())
+    except ValueError:
+        return False
+
+
+def _detached(a):
+    """A copy of ``a`` without graph history.
+
+    Inside ``mx.grad``/``mx.vjp`` the rounds' host checks would otherwise
+    re-walk the graph back to the traced inputs each time (quadratic cost).
+    Under ``mx.compile`` (no host access) ``a`` is returned as is.
+    """
+    try:
+        return mx.array(np.array(a.astype(mx.float32))).astype(a.dtype)
+    except ValueError:
+        return a
+
+
 def _forward(reset, chunk, x, v0, beta, threshold):
+    x, v0, beta, threshold = map(_detached, (x, v0, beta, threshold))
     T, shape = x.shape[0], x.shape[1:]
     M = v0.size
     K = min(chunk, T)
@@ -125,16 +148,39 @@ def _forward(reset, chunk, x, v0, beta, threshold):
     u = _solve(b, xf.reshape(G, K, M).transpose(1, 0, 2)).transpose(1, 0, 2)
     pw = mx.concatenate([mx.ones((1, M), x.dtype), mx.cumprod(mx.broadcast_to(b, (K, M)), 0)])
     v = v0.reshape(M)
-    spikes, mems = [], []
+    spikes = []
     for g in range(G):
         s, h = _chunk(u[g], v, pw, thr, reset)
         v = _reset(h[K - 1], s[K - 1], thr, reset)
         spikes.append(s)
-        mems.append(h)
     s = mx.concatenate(spikes)[:T]
-    h = mx.concatenate(mems)[:T]
+    s, h = _settle(s, xf[:T], v0.reshape(M), b, thr, reset)
     v_last = _reset(h[T - 1], s[T - 1], thr, reset)
     return s.reshape(x.shape), h.reshape(x.shape), v_last.reshape(shape)
+
+
+def _membrane(s, x, v0, beta, thr, reset):
+    """``h [T, M]`` for given spikes by one linear scan (``h_t`` uses ``s_{<t}`` only)."""
+    if reset == "subtract":
+        v = _solve(beta, _first_input(beta, x - thr * s, v0))
+        return beta * mx.concatenate([v0[None], v[:-1]]) + x
+    a = beta * mx.concatenate([mx.ones_like(s[:1]), 1.0 - s[:-1]])
+    return _solve(a, _first_input(a, x, v0))
+
+
+def _settle(s, x, v0, beta, thr, reset):
+    """Recompute ``h`` from ``s`` accurately and repeat ``s = Θ(h - θ)`` until it holds.
+
+    The rounds' spikes are exact up to the rounding of the chunk formula; this makes
+    spikes and membrane consistent with one accurate scan (usually one pass: each
+    pass fixes at least the first disagreeing step, so it ends).
+    """
+    while True:
+        h = _membrane(s, x, v0, beta, thr, reset)
+        s_new = (h >= thr).astype(s.dtype)
+        if not _any_differs(s_new, s):
+            return s, h
+        s = s_new
 
 
 def _scan_recurrence(a, d, k, g_last, k_per_step=False):
