@@ -296,25 +296,32 @@ def _charge(x, alpha, inv_tau):
 
 def _forward_parallel(x, threshold, alpha, inv_tau):
     h = _charge(x, alpha, inv_tau)
-    # running count of fake spikes: the first one is the spike; full-size masks
-    # keep the fused kernels fast (no [T, 1] x [1, N] outer broadcasts)
-    fake = _fake_spikes(h, threshold)
+    # float32 running count of fake spikes (forced last step included): the first
+    # fake spike is the spike, t_first = #{count == 0}, t_second = #{count <= 1}.
+    # Float-only, full-size masks let mx.compile fuse the chain on CPU (bool/int
+    # masks and [T, 1] x [1, N] outer broadcasts do not fuse well).
+    T = x.shape[0]
+    last = (mx.arange(T) == T - 1).astype(mx.float32).reshape(T, *([1] * (x.ndim - 1)))
+    fake = mx.maximum((h >= threshold).astype(mx.float32), last)
     count = mx.cumsum(fake, axis=0)
-    spikes = (count == 1) & fake
+    spikes = _cast((count == 1) * fake, x.dtype)
     t_first = mx.sum(count == 0, axis=0).astype(mx.int32)
-    return spikes.astype(x.dtype), h, t_first
-
-
-def _backward_parallel(g_s, g_h, spikes, h, t_first, threshold, alpha, inv_tau, derivative):
-    T = h.shape[0]
-    count = _fake_count(h, threshold)
-    # second fake spike: index T ("none") exactly when t_first = T - 1
     t_second = mx.sum(count <= 1, axis=0).astype(mx.int32)
+    return spikes, h, t_first, t_second
+
+
+def _backward_parallel(
+    g_s, g_h, spikes, h, t_first, t_second, threshold, alpha, inv_tau, derivative
+):
+    T = h.shape[0]
     g_first = mx.take_along_axis(g_s, t_first[None], axis=0)
+    # t_second = T means "no second fake spike" (t_first = T - 1): its term is 0
     g_second = mx.take_along_axis(g_s, mx.minimum(t_second, T - 1)[None], axis=0)
     g_second = mx.where(t_second < T, g_second, 0.0)
-    # eq 15: g_t - g_{t_f} before t_f, g_{t_f} - g_{t_sf} at t_f, 0 after
-    g_spike = mx.where(count == 0, g_s - g_first, spikes * (g_first - g_second))
+    # eq 15 as g_t - g_{t_f} for t <= t_f plus g_{t_f} - g_{t_sf} at t_f (at t_f the
+    # first term is 0); upto = [t <= t_f] is the reverse cumsum of the one-hot spikes
+    upto = mx.cumsum(spikes, axis=0, reverse=True)
+    g_spike = upto * (g_s - g_first) + spikes * (g_first - g_second)
     grad = g_spike * derivative(h - threshold) + g_h
     g_x = _decay_scan(_cast(grad, mx.float32).reshape(T, -1), alpha, True, scale=inv_tau)
     return _cast(g_x.reshape(h.shape), h.dtype)
@@ -337,9 +344,8 @@ def _parallel_fn(tau: float, surrogate: _surrogate.Surrogate):
     @amos_parallel.vjp
     def amos_parallel_vjp(primals, cotangents, outputs):
         _, threshold = primals
-        g_s, g_h, _ = cotangents
-        spikes, h, t_first = outputs
-        g_x = backward(g_s, g_h, spikes, h, t_first, threshold)
+        g_s, g_h = cotangents[:2]
+        g_x = backward(g_s, g_h, *outputs, threshold)
         return g_x, mx.zeros_like(threshold)
 
     return amos_parallel
@@ -415,4 +421,4 @@ def _amos(x, tau, threshold, surrogate, method) -> AMOSSequence:
         return _amos_sequential(x, threshold, tau, surrogate)
     if not isinstance(threshold, mx.array):
         threshold = mx.array(threshold, dtype=x.dtype)
-    return AMOSSequence(*_parallel_fn(tau, surrogate)(x, threshold))
+    return AMOSSequence(*_parallel_fn(tau, surrogate)(x, threshold)[:3])
