@@ -112,26 +112,25 @@ class Selection(NamedTuple):
     t_first: mx.array
 
 
-def _time_index(T: int, ndim: int) -> mx.array:
-    return mx.arange(T, dtype=mx.int32).reshape(T, *([1] * (ndim - 1)))
-
-
-def _fake_spikes(h, threshold):
-    """``h >= threshold`` with the last step forced to True."""
-    return (h >= threshold) | (_time_index(h.shape[0], h.ndim) == h.shape[0] - 1)
-
-
 def _fake_count(h, threshold):
-    """Running count of fake spikes over time (int32; the last step is always one)."""
-    return mx.cumsum(_fake_spikes(h, threshold), axis=0)
+    """Fake spikes ``h >= threshold`` with the last step forced (float32 0/1) and their
+    running count over time. ``count == 0`` before the first spike and ``count <= 1``
+    up to the second fake spike; sums of such full-size masks give the indices
+    without ``argmax`` or ``[T, 1] x [1, N]`` broadcasts (both slow on CPU), and
+    float-only masks let ``mx.compile`` fuse the chain."""
+    T = h.shape[0]
+    last = (mx.arange(T) == T - 1).astype(mx.float32).reshape(T, *([1] * (h.ndim - 1)))
+    fake = mx.maximum((h >= threshold).astype(mx.float32), last)
+    return fake, mx.cumsum(fake, axis=0)
+
+
+def _indices(count):
+    t_first = mx.sum(count == 0, axis=0).astype(mx.int32)
+    return t_first, mx.sum(count <= 1, axis=0).astype(mx.int32)
 
 
 def _first_spike(h, threshold) -> FirstSpike:
-    # count == 0 before t_first, <= 1 up to the second fake spike; the sums over
-    # full-size masks avoid argmax and [T, 1] x [1, N] broadcasts (slow on CPU)
-    count = _fake_count(h, threshold)
-    t_first = mx.sum(count == 0, axis=0).astype(mx.int32)
-    t_second = mx.sum(count <= 1, axis=0).astype(mx.int32)
+    t_first, t_second = _indices(_fake_count(h, threshold)[1])
     return FirstSpike(t_first, ~mx.any(h >= threshold, axis=0), t_second)
 
 
@@ -296,18 +295,9 @@ def _charge(x, alpha, inv_tau):
 
 def _forward_parallel(x, threshold, alpha, inv_tau):
     h = _charge(x, alpha, inv_tau)
-    # float32 running count of fake spikes (forced last step included): the first
-    # fake spike is the spike, t_first = #{count == 0}, t_second = #{count <= 1}.
-    # Float-only, full-size masks let mx.compile fuse the chain on CPU (bool/int
-    # masks and [T, 1] x [1, N] outer broadcasts do not fuse well).
-    T = x.shape[0]
-    last = (mx.arange(T) == T - 1).astype(mx.float32).reshape(T, *([1] * (x.ndim - 1)))
-    fake = mx.maximum((h >= threshold).astype(mx.float32), last)
-    count = mx.cumsum(fake, axis=0)
-    spikes = _cast((count == 1) * fake, x.dtype)
-    t_first = mx.sum(count == 0, axis=0).astype(mx.int32)
-    t_second = mx.sum(count <= 1, axis=0).astype(mx.int32)
-    return spikes, h, t_first, t_second
+    fake, count = _fake_count(h, threshold)
+    spikes = _cast((count == 1) * fake, x.dtype)  # the first fake spike
+    return spikes, h, *_indices(count)
 
 
 def _backward_parallel(
