@@ -19,7 +19,7 @@ Conv2d(1->32, 3) on 28x28, T=25, B=--batch and Conv2d(2->128, 3, pad 1) on
 ``--quick``: B=32 (MNIST), B=8 (DVS layer), 3 reps, 1 warm-up. Prints markdown
 tables of medians and speed-ups (baseline median / row median, against both the
 merged-call and the per-step-loop baseline) and writes
-bench/results/tac-cpu-<host>.json (.md next to it).
+bench/results/tac-cpu-<host>.json (tac_quick-... with --quick; .md next to it).
 """
 
 from __future__ import annotations
@@ -214,7 +214,7 @@ def main() -> None:
     table = "\n\n".join(tables)
     print(table)
     path = save(
-        "tac",
+        "tac_quick" if args.quick else "tac",
         {
             "workload": "TAC / TAC-TP training step (mnist_convnet) and conv layers",
             "settings": {"batch": batch, "reps": reps, "warmup": warmup, "quick": args.quick},
