@@ -44,12 +44,16 @@ from .lif import (
     _reset,
     _resolve_options,
 )
+from .lif import (
+    _forward as _loop_forward,
+)
 from .scan import _first_input, _solve
 
 __all__ = ["PARALLEL_RESETS", "choose_algorithm", "parallel_lif_sequence"]
 
 PARALLEL_RESETS = ("subtract", "zero")
 DEFAULT_CHUNK = 64
+ROUNDS_PER_CHECK = 2  # rounds fused into one compiled call between host checks
 # auto rule (see choose_algorithm): placeholder bounds until measured
 PARALLEL_MIN_T = 256
 PARALLEL_MAX_WIDTH = 64
@@ -65,43 +69,52 @@ def check_parallel_mode(reset: str, reset_timing: str) -> None:
         )
 
 
-def _round(u, v, p, h_acc, s_acc, pw, thr, reset):
-    """One speculate-and-restart round over a chunk ``u [K, M]``; ``pw[k] = beta^k``."""
+def _round(u, v, p, s, h_last, pw, thr, reset):
+    """One speculate-and-restart round over a chunk ``u [K, M]``; ``pw[k] = beta^k``.
+
+    ``p [M]``: first unresolved step, ``v [M]``: state entering it, ``s [K, M]``:
+    spikes so far, ``h_last [M]``: membrane at the chunk's last step once resolved.
+    """
     K = u.shape[0]
     t = mx.arange(K)[:, None]
     u_prev = mx.take_along_axis(u, mx.clip(p - 1, 0, K - 1)[None], axis=0)[0]
     u_prev = mx.where(p > 0, u_prev, 0.0)
     lag = mx.maximum(t - p[None] + 1, 0)
     h = u + mx.take_along_axis(pw, lag, axis=0) * (v - u_prev)
-    valid = t >= p[None]
-    cross = (h >= thr) & valid
+    cross = (h >= thr) & (t >= p[None])
     hit = cross.any(axis=0)
     t_star = mx.where(hit, mx.argmax(cross, axis=0).astype(p.dtype), K)
-    settled = valid & (t <= t_star[None])
-    h_acc = mx.where(settled, h, h_acc)
-    s_acc = mx.where(t == t_star[None], 1.0, s_acc).astype(u.dtype)
+    s = mx.where(t == t_star[None], 1.0, s).astype(u.dtype)
+    h_last = mx.where((p < K) & (t_star >= K - 1), h[K - 1], h_last)
     h_star = mx.take_along_axis(h, mx.minimum(t_star, K - 1)[None], axis=0)[0]
     v = mx.where(hit, _reset(h_star, 1.0, thr, reset), v)
-    return v, mx.where(hit, t_star + 1, K), h_acc, s_acc
+    return v, mx.where(hit, t_star + 1, K), s, h_last
+
+
+def _rounds(u, v, p, s, h_last, pw, thr, reset, n):
+    for _ in range(n):
+        v, p, s, h_last = _round(u, v, p, s, h_last, pw, thr, reset)
+    return v, p, s, h_last
 
 
 @functools.cache
-def _round_fn(reset):
-    return mx.compile(functools.partial(_round, reset=reset))
+def _rounds_fn(reset, n):
+    return mx.compile(functools.partial(_rounds, reset=reset, n=n))
 
 
 def _chunk(u, v, pw, thr, reset):
-    """Resolve one chunk from state ``v``; returns ``(s [K, M], h [K, M])``."""
+    """Resolve one chunk from state ``v``; returns ``(s [K, M], state after the chunk)``."""
     K = u.shape[0]
-    round_fn = _round_fn(reset)
+    n = min(ROUNDS_PER_CHECK, K)
+    rounds = _rounds_fn(reset, n)
     p = mx.zeros(v.shape, mx.int32)
-    h = mx.zeros_like(u)
     s = mx.zeros_like(u)
-    for i in range(K):
-        v, p, h, s = round_fn(u, v, p, h, s, pw, thr)
-        if i + 1 < K and _all_done(p, K):
+    h_last = mx.zeros_like(v)
+    for i in range(0, K, n):
+        v, p, s, h_last = rounds(u, v, p, s, h_last, pw, thr)
+        if i + n < K and _all_done(p, K):
             break
-    return s, h
+    return s, _reset(h_last, s[K - 1], thr, reset)
 
 
 def _all_done(p, K):
@@ -150,8 +163,7 @@ def _forward(reset, chunk, x, v0, beta, threshold):
     v = v0.reshape(M)
     spikes = []
     for g in range(G):
-        s, h = _chunk(u[g], v, pw, thr, reset)
-        v = _reset(h[K - 1], s[K - 1], thr, reset)
+        s, v = _chunk(u[g], v, pw, thr, reset)
         spikes.append(s)
     s = mx.concatenate(spikes)[:T]
     s, h = _settle(s, xf[:T], v0.reshape(M), b, thr, reset)
@@ -206,6 +218,22 @@ def _parallel_fn(reset, surrogate, detach, need_beta, need_thr, chunk):
     @mx.custom_function
     def lif(x, v0, beta, threshold):
         return _forward(reset, chunk, x, v0, beta, threshold)
+
+    @lif.vjp
+    def lif_vjp(primals, cotangents, outputs):
+        return _backward_immediate(cfg, primals, cotangents, outputs, solve=_scan_recurrence)
+
+    return lif
+
+
+@functools.cache
+def _hybrid_fn(reset, surrogate, detach, need_beta, need_thr):
+    """Step-loop forward (``functional.lif``) with the reverse-scan backward."""
+    cfg = (reset, surrogate, detach, need_beta, need_thr)
+
+    @mx.custom_function
+    def lif(x, v0, beta, threshold):
+        return _loop_forward(reset, "immediate", x, v0, beta, threshold)
 
     @lif.vjp
     def lif_vjp(primals, cotangents, outputs):

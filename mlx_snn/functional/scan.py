@@ -189,17 +189,16 @@ def _matrix(a, b, L):
 def _choose(T, width, const):
     """Pick a method from the shape (measured on CPU: see bench/scan_methods.py).
 
-    ``width`` is the number of independent scans (``prod(b.shape[1:])``). Short
-    scans and very wide ones run the step loop, whose cost per step is already
-    spread over ``width`` lanes; otherwise constant decays use the Toeplitz GEMM
-    and time-varying decays the strided block scan.
+    ``width`` is the number of independent scans (``prod(b.shape[1:])``). The
+    strided block scan was fastest or within noise of the fastest from T = 64 up,
+    for constant and time-varying decays; the log-depth doubling scan wins for a
+    handful of lanes and long T; short scans and very wide, not-long ones run the
+    step loop, whose per-step cost is already spread over ``width`` lanes.
     """
-    if T <= 16 or (T * width <= 8192 and T <= 64):
+    if T <= 16 or (width >= 65536 and T <= 256):
         return "loop"
-    if const:
-        return "toeplitz"
-    if width >= 65536 and T <= 256:
-        return "loop"
+    if width <= 16 and T >= 256:
+        return "doubling"
     return "strided"
 
 
