@@ -1,6 +1,8 @@
 """AMOS (PTTFS) layer, fwd+bwd: parallel method vs sequential step loop, side by side.
 
-Usage: ``python bench/amos_quick.py [--T 256 ...] [--width 256 1024 ...] [--reps 5]``.
+Usage: ``python -m bench.amos_quick [--T 256 ...] [--width 256 ...] [--batch 16] [--compile]``.
+``--width`` is B*N (neurons in the layer); ``--compile`` wraps both grad steps in
+``mx.compile``.
 The two methods alternate in ``--rounds`` rounds (the machine is shared). Prints a
 markdown table with the ratio of medians (sequential / parallel) and
 writes ``bench/results/amos_quick-<kind>-<host>.json``.
@@ -17,12 +19,12 @@ import mlx_snn as snn
 from bench.harness import markdown_table, save, time_fn
 
 
-def step_fn(x, w, method):
+def step_fn(x, w, method, compiled):
     def loss(x):
         out = snn.functional.amos(x, tau=2.0, threshold=1.0, method=method)
         return (out.spikes * w).sum()
 
-    grad = mx.grad(loss)
+    grad = mx.compile(mx.grad(loss)) if compiled else mx.grad(loss)
     return lambda: mx.eval(grad(x))
 
 
@@ -38,6 +40,7 @@ def main():
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--reps", type=int, default=5)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--compile", action="store_true", help="mx.compile both grad steps")
     args = parser.parse_args()
     rows, results = [], []
     for width in args.width:
@@ -50,8 +53,10 @@ def main():
             # alternate the two methods so that load changes hit both alike
             par, seq = [], []
             for _ in range(args.rounds):
-                par.append(time_fn(step_fn(x, w, "parallel"), reps=args.reps))
-                seq.append(time_fn(step_fn(x, w, "sequential"), reps=max(3, args.reps // 2)))
+                par_fn = step_fn(x, w, "parallel", args.compile)
+                seq_fn = step_fn(x, w, "sequential", args.compile)
+                par.append(time_fn(par_fn, reps=args.reps))
+                seq.append(time_fn(seq_fn, reps=max(3, args.reps // 2)))
             par, seq = _merge(par), _merge(seq)
             ratio = seq["median_s"] / par["median_s"]
             results.append(
@@ -76,7 +81,8 @@ def main():
             print(markdown_table(["T", "B x N", "seq ms", "par ms", "seq/par"], rows[-1:]))
     table = markdown_table(["T", "B x N", "sequential ms", "parallel ms", "seq / par"], rows)
     print(table)
-    path = save("amos_quick", {"workload": "AMOS fwd+bwd, tau=2", "rows": results})
+    workload = "AMOS fwd+bwd, tau=2" + (", mx.compile" if args.compile else "")
+    path = save("amos_quick", {"workload": workload, "rows": results})
     print(f"wrote {path}")
 
 
