@@ -1,7 +1,9 @@
 """functional.linear_scan against the float64 loop, forward and backward, long sequences.
 
 Tolerance (fp32 vs float64): max abs error <= 1e-4 * max(1, max |ref|) for values
-and gradients, no inf/NaN, for T up to 16384 and decays from 1e-4 to 0.9999.
+and gradients, no inf/NaN, for T up to 16384 and decays from 1e-4 to 0.9999, for
+every internal method (forced with the private ``_method`` argument), zero and
+negative decays included; a = 0 must give h = b exactly.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ import mlx.core as mx
 import numpy as np
 import pytest
 import reference as ref
-from conftest import assert_close
+from conftest import assert_close, to_np
 
 from mlx_snn.functional import linear_scan
 
@@ -100,3 +102,101 @@ def test_integer_inputs_raise_type_error():
         linear_scan(0.5, mx.ones((3, 2), dtype=mx.int32))
     with pytest.raises(TypeError, match="a must have a floating dtype"):
         linear_scan(mx.ones((2,), dtype=mx.int32), mx.ones((3, 2)))
+
+
+# ----------------------------------------------------------------------------
+# Every internal method, forced with the private ``_method`` argument
+# ----------------------------------------------------------------------------
+
+METHODS = ["loop", "toeplitz", "strided", "matrix", "doubling"]
+
+
+def decay_case(kind, T, rng):
+    """Decays for b of shape [T, 3, 4]: scalar, per-feature, time-varying, signed."""
+    if kind == "scalar":
+        return np.float32(0.9999)
+    if kind == "feature":
+        return decays((4,), rng)
+    if kind == "varying":
+        a = decays((T, 3, 4), rng)
+        a[::5] = 0.0
+        return a
+    a = rng.uniform(-1.0, 1.0, size=(T, 1, 4)).astype(np.float32)
+    a[::7] = 0.0
+    a[1::11] = -1.0
+    return a
+
+
+@pytest.mark.parametrize(
+    "T", [1, 7, 1024, pytest.param(16384, marks=pytest.mark.slow)], ids=lambda t: f"T{t}"
+)
+@pytest.mark.parametrize("kind", ["scalar", "feature", "varying", "signed"])
+@pytest.mark.parametrize("method", METHODS)
+def test_every_method_matches_reference(method, kind, T):
+    if method == "toeplitz" and kind in ("varying", "signed"):
+        pytest.skip("toeplitz needs a decay constant over time")
+    if method == "loop" and T == 16384:
+        pytest.skip("the loop is the baseline (tested at T = 16384 by the tests above)")
+    rng = np.random.default_rng(T + len(kind))
+    a = decay_case(kind, T, rng)
+    b = rng.normal(size=(T, 3, 4)).astype(np.float32)
+    h0 = rng.normal(size=(3, 4)).astype(np.float32)
+    g = rng.normal(size=b.shape).astype(np.float32)
+    for reverse in (False, True):
+        h, vjps = mx.vjp(
+            lambda a_, b_, h0_, r=reverse: linear_scan(a_, b_, h0_, reverse=r, _method=method),
+            [mx.array(a), mx.array(b), mx.array(h0)],
+            [mx.array(g)],
+        )
+        assert_close(h[0], ref.linear_scan(a, b, h0, reverse), RTOL, f"h reverse={reverse}")
+        expected = ref.linear_scan_backward(a, b, g, h0, reverse)
+        for name, got in zip(("a", "b", "h0"), vjps, strict=True):
+            assert_close(got, expected[name], RTOL, f"{name} reverse={reverse}")
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_zero_decay_is_exact(method):
+    b = mx.array(np.random.default_rng(5).normal(size=(300, 2, 5)).astype(np.float32))
+    a = mx.zeros(()) if method == "toeplitz" else mx.zeros((300, 2, 5))
+    np.testing.assert_array_equal(to_np(linear_scan(a, b, _method=method)), to_np(b))
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_constant_negative_decay(method):
+    rng = np.random.default_rng(6)
+    b = rng.normal(size=(2000, 3)).astype(np.float32)
+    a = np.array([-1.0, -0.5, -0.999], np.float32)
+    h = linear_scan(mx.array(a), mx.array(b), _method=method)
+    assert_close(h, ref.linear_scan(a, b), RTOL, "h")
+
+
+@pytest.mark.parametrize("shape", [(3000, 5), (40, 3, 8, 2), (513, 1)])
+def test_auto_matches_every_method(shape):
+    rng = np.random.default_rng(7)
+    b = mx.array(rng.normal(size=shape).astype(np.float32))
+    a = mx.array(decays(shape, rng))
+    h_auto = to_np(linear_scan(a, b))
+    for method in ("loop", "strided", "matrix", "doubling"):
+        assert_close(linear_scan(a, b, _method=method), h_auto, RTOL, method)
+
+
+def test_grad_and_compile_compose():
+    rng = np.random.default_rng(8)
+    a = mx.array(decays((600, 4), rng))
+    b = mx.array(rng.normal(size=(600, 4)).astype(np.float32))
+
+    def loss(a_, b_):
+        return (linear_scan(a_, b_) ** 2).sum()
+
+    ga, gb = mx.grad(loss, argnums=(0, 1))(a, b)
+    ca, cb = mx.compile(mx.grad(loss, argnums=(0, 1)))(a, b)
+    assert_close(ca, to_np(ga), 1e-5, "a")
+    assert_close(cb, to_np(gb), 1e-5, "b")
+    assert_close(mx.compile(linear_scan)(a, b), to_np(linear_scan(a, b)), 1e-6, "h")
+
+
+def test_bad_method_and_toeplitz_with_varying_decay():
+    with pytest.raises(ValueError, match="_method must be one of"):
+        linear_scan(0.5, mx.ones((4, 2)), _method="fft")
+    with pytest.raises(ValueError, match="'toeplitz' needs a decay constant over time"):
+        linear_scan(mx.ones((4, 2)) * 0.5, mx.ones((4, 2)), _method="toeplitz")
