@@ -17,8 +17,16 @@ speculates "no spike from :math:`p` on",
 :math:`t^*` (exact: nothing before it spiked), fixes steps :math:`p..t^*`, applies
 the reset at :math:`t^*` and continues from :math:`t^* + 1`. Rounds repeat, for all
 neurons at once, until every neuron has reached the end of the chunk: about
-``1 + max spikes per neuron in the chunk`` rounds. The spikes are those of the
-sequential loop (up to fp32 rounding of near-ties at the threshold).
+``1 + max spikes per neuron in the chunk`` rounds. Finally the membrane is
+recomputed from the spikes by one linear scan over all of ``T`` (``h_t`` uses
+``s_{<t}`` only) and :math:`s = \Theta(h - \theta)` is re-checked, repeated until it
+holds (usually one pass; each pass fixes the first disagreeing step), so spikes
+and membrane are consistent at the loop's fp32 accuracy. The spikes are those of
+the sequential loop up to fp32 rounding of near-ties at the threshold.
+
+Under ``mx.compile`` (no host checks, so no data-dependent round counts) the
+forward pass runs the step loop of :mod:`mlx_snn.functional.lif` instead; the
+results are the same.
 
 The backward pass is the LIF hand-written backward of
 :mod:`mlx_snn.functional.lif` with its reverse recurrence
@@ -118,36 +126,32 @@ def _chunk(u, v, pw, thr, reset):
 
 
 def _all_done(p, K):
-    """Host check that every neuron finished (skipped inside ``mx.compile``)."""
-    try:
-        return bool(mx.all(p >= K).item())
-    except ValueError:  # traced by mx.compile: run the bounded K rounds
-        return False
+    """Host check that every neuron finished the chunk."""
+    return bool(mx.all(p >= K).item())
 
 
 def _any_differs(a, b):
-    """Host check ``any(a != b)``; ``False`` inside ``mx.compile`` (no host access)."""
-    try:
-        return bool(mx.any(a != b).item())
-    except ValueError:
-        return False
+    """Host check ``any(a != b)``."""
+    return bool(mx.any(a != b).item())
 
 
-def _detached(a):
-    """A copy of ``a`` without graph history.
+def _detached(*arrays):
+    """Copies without graph history, or ``None`` when traced by ``mx.compile``.
 
-    Inside ``mx.grad``/``mx.vjp`` the rounds' host checks would otherwise
-    re-walk the graph back to the traced inputs each time (quadratic cost).
-    Under ``mx.compile`` (no host access) ``a`` is returned as is.
+    Inside ``mx.grad``/``mx.vjp`` the rounds' host checks would otherwise re-walk
+    the graph back to the traced inputs each time (quadratic cost).
     """
     try:
-        return mx.array(np.array(a.astype(mx.float32))).astype(a.dtype)
+        return [mx.array(np.array(a.astype(mx.float32))).astype(a.dtype) for a in arrays]
     except ValueError:
-        return a
+        return None
 
 
 def _forward(reset, chunk, x, v0, beta, threshold):
-    x, v0, beta, threshold = map(_detached, (x, v0, beta, threshold))
+    fresh = _detached(x, v0, beta, threshold)
+    if fresh is None:  # mx.compile: no host checks, so run the (exact) step loop
+        return _loop_forward(reset, "immediate", x, v0, beta, threshold)
+    x, v0, beta, threshold = fresh
     T, shape = x.shape[0], x.shape[1:]
     M = v0.size
     K = min(chunk, T)
