@@ -1,6 +1,6 @@
 """snn.LIF step loop vs the exact parallel LIF, forward and forward+backward, over shapes.
 
-Usage: python bench/lif_algorithms.py [--reps 3] [--quick]
+Usage: python bench/lif_algorithms.py [--reps 3] [--quick] [--ts T ...] [--widths W ...]
 Input x = 0.5 * N(0, 1) + 0.1 on [T, 1, width] (firing rate about 0.1, subtract
 reset, beta 0.9). Rows: the loop (``algorithm="loop"``), the parallel path
 (``algorithm="parallel"``, chunk 64) and, for reference, the loop forward with the
@@ -39,6 +39,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="T <= 1024, width <= 4096")
+    parser.add_argument("--ts", type=int, nargs="+", default=TS, help="sequence lengths")
+    parser.add_argument("--widths", type=int, nargs="+", default=WIDTHS, help="B*N values")
     args = parser.parse_args()
     mx.random.seed(0)
     impls = {
@@ -47,8 +49,8 @@ def main() -> None:
         "hybrid": hybrid,
     }
     rows, records = [], []
-    for T in [t for t in TS if not args.quick or t <= 1024]:
-        for width in [w for w in WIDTHS if not args.quick or w <= 4096]:
+    for T in [t for t in args.ts if not args.quick or t <= 1024]:
+        for width in [w for w in args.widths if not args.quick or w <= 4096]:
             if T * width > MAX_ELEMENTS:
                 continue
             x = mx.random.normal((T, 1, width)) * 0.5 + 0.1

@@ -1,6 +1,6 @@
 """functional.linear_scan: every internal method side by side over shapes (forward).
 
-Usage: python bench/scan_methods.py [--reps 3] [--quick]
+Usage: python bench/scan_methods.py [--reps 3] [--quick] [--ts ...] [--widths ...] [--kinds ...]
 Times ``linear_scan(a, b, _method=m)`` for each method on b of shape [T, width]
 with a scalar constant decay ("const"), a per-feature decay ("feature") and a
 time-varying decay ("varying"), plus the "auto" choice, in one process. Prints
@@ -41,12 +41,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="T <= 4096, width <= 4096")
+    parser.add_argument("--ts", type=int, nargs="+", default=TS, help="sequence lengths")
+    parser.add_argument("--widths", type=int, nargs="+", default=WIDTHS, help="lanes")
+    parser.add_argument("--kinds", nargs="+", default=["const", "feature", "varying"])
     args = parser.parse_args()
     mx.random.seed(0)
-    ts = [t for t in TS if not args.quick or t <= 4096]
-    widths = [w for w in WIDTHS if not args.quick or w <= 4096]
+    ts = [t for t in args.ts if not args.quick or t <= 4096]
+    widths = [w for w in args.widths if not args.quick or w <= 4096]
     records = []
-    for kind in ("const", "feature", "varying"):
+    for kind in args.kinds:
         rows = []
         for T in ts:
             for width in widths:

@@ -62,7 +62,7 @@ __all__ = ["PARALLEL_RESETS", "choose_algorithm", "parallel_lif_sequence"]
 PARALLEL_RESETS = ("subtract", "zero")
 DEFAULT_CHUNK = 64
 ROUNDS_PER_CHECK = 2  # rounds fused into one compiled call between host checks
-# auto rule (see choose_algorithm): placeholder bounds until measured
+# auto rule (see choose_algorithm), from bench/lif_algorithms.py on a 2-core CPU
 PARALLEL_MIN_T = 256
 PARALLEL_MAX_WIDTH = 64
 
@@ -322,11 +322,15 @@ def _parallel_lif_sequence(
 def choose_algorithm(shape: tuple[int, ...], reset: str, reset_timing: str) -> str:
     """``"parallel"`` or ``"loop"`` for an input of ``shape`` ``[T, B, ...]``.
 
-    The parallel path needs subtract/zero reset with immediate timing. Its cost is
-    about (spikes per neuron per chunk + 1) rounds per chunk of ``DEFAULT_CHUNK``
-    steps, each a handful of ops over ``[chunk, width]``; the loop costs one small
-    op per step. So it wins only for few neurons and long sequences (rule from
-    ``bench/scan_scaling.py`` / ``bench/lif_algorithms.py`` on CPU).
+    The parallel path needs subtract/zero reset with immediate timing. Its forward
+    costs about (spikes of the busiest neuron per chunk + 1) rounds per chunk, each
+    a handful of ops over ``[chunk, B*N]``, against one small op per step for the
+    loop; its backward is one reverse scan against a reverse step loop. Measured
+    (bench/lif_algorithms.py, firing rate about 0.1): with ``B*N <= 64`` and
+    ``T >= 256`` it matched or beat the loop forward and beat it several-fold on
+    forward+backward; from ``B*N = 256`` its forward was slower (its
+    forward+backward still faster), and from ``B*N = 1024`` both were. The rule:
+    parallel when ``T >= PARALLEL_MIN_T`` and ``B*N <= PARALLEL_MAX_WIDTH``.
     """
     if reset not in PARALLEL_RESETS or reset_timing != "immediate" or len(shape) < 2:
         return "loop"
