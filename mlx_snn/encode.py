@@ -85,17 +85,18 @@ def ttfs(
     threshold: float = 0.5,
     force_last: bool = True,
 ) -> mx.array:
-    r"""Time-to-first-spike coding by an AMOS neuron driven by the image (PTTFS input).
+    r"""Time-to-first-spike coding by an AMOS neuron driven by the image.
 
-    PTTFS feeds the static image as a constant current to its first AMOS layer;
-    this encoder is that layer with identity synapses. Each input :math:`x` charges
+    The PTTFS paper names no separate input encoder: a static image fed as a
+    constant current makes its first AMOS layer the time-to-first-spike coder.
+    This encoder is such a layer with identity synapses. Each input :math:`x` charges
     :math:`h_t = \alpha h_{t-1} + x/\tau = x\,(1 - \alpha^{t+1})`
     (:math:`\alpha = 1 - 1/\tau`) and fires once, at the first :math:`t` with
     :math:`h_t \ge \theta`: brighter inputs fire earlier, inputs
     :math:`x \le \theta` never cross. With ``force_last=True`` (the AMOS rule) those
-    fire at :math:`T-1`; with ``False`` they stay silent. The result equals
-    ``snn.AMOS(tau, threshold)(images repeated num_steps times)`` when
-    ``force_last=True``.
+    fire at :math:`T-1`; with ``False`` they stay silent. With ``force_last=True``
+    the result equals ``snn.AMOS(tau, threshold)`` applied to the image repeated
+    ``num_steps`` times (up to fp32 rounding at exact ties).
 
     Args:
         images: intensities in ``[0, 1]``, shape ``[B, ...]``.
