@@ -190,12 +190,13 @@ def _choose(T, width, const):
     """Pick a method from the shape (measured on CPU: see bench/scan_methods.py).
 
     ``width`` is the number of independent scans (``prod(b.shape[1:])``). The
-    strided block scan was fastest or within noise of the fastest from T = 64 up,
-    for constant and time-varying decays; the log-depth doubling scan wins for a
-    handful of lanes and long T; short scans and very wide, not-long ones run the
-    step loop, whose per-step cost is already spread over ``width`` lanes.
+    strided block scan was fastest or within noise of the fastest from T = 64 up
+    to width 4096, for constant and time-varying decays; the log-depth doubling
+    scan wins for a handful of lanes and long T; short scans and wide ones
+    (width >= 16384, where the step loop's per-step cost is spread over enough
+    lanes to be bandwidth-bound) run the step loop.
     """
-    if T <= 16 or (width >= 65536 and T <= 256):
+    if T <= 16 or width >= 16384:
         return "loop"
     if width <= 16 and T >= 256:
         return "doubling"
