@@ -17,7 +17,10 @@ speculates "no spike from :math:`p` on",
 :math:`t^*` (exact: nothing before it spiked), fixes steps :math:`p..t^*`, applies
 the reset at :math:`t^*` and continues from :math:`t^* + 1`. Rounds repeat, for all
 neurons at once, until every neuron has reached the end of the chunk: about
-``1 + max spikes per neuron in the chunk`` rounds. Finally the membrane is
+``1 + max spikes per neuron in the chunk`` rounds. For very few neurons
+(``B*N <= 16``) all chunks run at once instead, from guessed entry states, and
+the passes repeat until the entry states stop moving (at most one pass per
+chunk, since each pass makes one more chunk exact). Finally the membrane is
 recomputed from the spikes by one linear scan over all of ``T`` (``h_t`` uses
 ``s_{<t}`` only) and :math:`s = \Theta(h - \theta)` is re-checked, repeated until it
 holds (usually one pass; each pass fixes the first disagreeing step), so spikes
@@ -62,6 +65,8 @@ __all__ = ["PARALLEL_RESETS", "choose_algorithm", "parallel_lif_sequence"]
 PARALLEL_RESETS = ("subtract", "zero")
 DEFAULT_CHUNK = 64
 ROUNDS_PER_CHECK = 2  # rounds fused into one compiled call between host checks
+JACOBI_MAX_WIDTH = 16  # all chunks at once for at most this many neurons (B*N)
+JACOBI_TOL = 1e-6
 # auto rule (see choose_algorithm), from bench/lif_algorithms.py on a 2-core CPU
 PARALLEL_MIN_T = 256
 PARALLEL_MAX_WIDTH = 64
@@ -164,15 +169,40 @@ def _forward(reset, chunk, x, v0, beta, threshold):
     # no-reset scans of every chunk from zero, all chunks at once: time axis K
     u = _solve(b, xf.reshape(G, K, M).transpose(1, 0, 2)).transpose(1, 0, 2)
     pw = mx.concatenate([mx.ones((1, M), x.dtype), mx.cumprod(mx.broadcast_to(b, (K, M)), 0)])
-    v = v0.reshape(M)
-    spikes = []
-    for g in range(G):
-        s, v = _chunk(u[g], v, pw, thr, reset)
-        spikes.append(s)
-    s = mx.concatenate(spikes)[:T]
+    if G > 1 and M <= JACOBI_MAX_WIDTH:
+        s = _guess_jacobi(u, v0.reshape(M), pw, b, thr, reset)[:T]
+    else:
+        v = v0.reshape(M)
+        spikes = []
+        for g in range(G):
+            s, v = _chunk(u[g], v, pw, thr, reset)
+            spikes.append(s)
+        s = mx.concatenate(spikes)[:T]
     s, h = _settle(s, xf[:T], v0.reshape(M), b, thr, reset)
     v_last = _reset(h[T - 1], s[T - 1], thr, reset)
     return s.reshape(x.shape), h.reshape(x.shape), v_last.reshape(shape)
+
+
+def _guess_jacobi(u, v0, pw, beta, thr, reset):
+    """All chunks at once from guessed entry states, repeated until the states settle.
+
+    ``u [G, K, M]``. Chunk ``g`` is exact once chunk ``g - 1`` was, so at most ``G``
+    passes; it stops early when no entry state moves by more than ``JACOBI_TOL``
+    (relative), the settle pass then repairs any near-tie that is left.
+    """
+    G, K, M = u.shape
+    lanes = u.transpose(1, 0, 2).reshape(K, G * M)
+    pw = mx.tile(pw, (1, G))
+    thr_l = mx.tile(thr, (G,))
+    v_in = mx.concatenate([v0[None], mx.zeros((G - 1, M), u.dtype)])
+    for _ in range(G):
+        s, v_out = _chunk(lanes, v_in.reshape(-1), pw, thr_l, reset)
+        v_new = mx.concatenate([v0[None], v_out.reshape(G, M)[:-1]])
+        moved = mx.abs(v_new - v_in) > JACOBI_TOL * (1.0 + mx.abs(v_in))
+        v_in = v_new
+        if not bool(mx.any(moved).item()):
+            break
+    return s.reshape(K, G, M).transpose(1, 0, 2).reshape(G * K, M)
 
 
 def _membrane(s, x, v0, beta, thr, reset):
