@@ -90,7 +90,7 @@ def test_forward_and_gradients_match_reference(T, bias, reset, detach):
 def test_chunk_by_chunk_schedule_matches_reference(reset, bias, monkeypatch):
     """Few neurons run all chunks at once; force the chunk-by-chunk schedule too."""
     monkeypatch.setattr(pl, "JACOBI_MAX_WIDTH", 0)
-    beta, th = np.array([0.5, 0.9, 0.99], np.float32), np.float32(1.0)
+    beta, th = np.array([0.5, 0.9, 0.99], np.float32), 1.0
     x, v0, rng, expected = tie_free(1500, (2, 3), bias, 21, beta, th, reset)
     g_s = rng.normal(size=x.shape).astype(np.float32)
     out, (g_x,) = mx.vjp(
