@@ -44,6 +44,7 @@ def main():
     parser.add_argument("--reps", type=int, default=5)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--compile", action="store_true", help="mx.compile both grad steps")
+    parser.add_argument("--note", default="", help="stored with the results (e.g. machine load)")
     args = parser.parse_args()
     rows, results = [], []
     for width in args.width:
@@ -76,9 +77,11 @@ def main():
                 ]
             )
             print(markdown_table(HEADER, rows[-1:]), flush=True)
-    print(markdown_table(HEADER, rows))
+    table = markdown_table(HEADER, rows)
+    print(table)
     workload = "AMOS fwd+bwd, tau=2" + (", mx.compile" if args.compile else "")
-    path = save("amos_quick", {"workload": workload, "rows": results})
+    payload = {"workload": workload, "note": args.note, "rows": results, "table": table}
+    path = save("amos_quick", payload)
     print(f"wrote {path}")
 
 
