@@ -357,10 +357,11 @@ def choose_algorithm(shape: tuple[int, ...], reset: str, reset_timing: str) -> s
     a handful of ops over ``[chunk, B*N]``, against one small op per step for the
     loop; its backward is one reverse scan against a reverse step loop. Measured
     (bench/lif_algorithms.py, firing rate about 0.1): with ``B*N <= 64`` and
-    ``T >= 256`` it matched or beat the loop forward and beat it several-fold on
-    forward+backward; from ``B*N = 256`` its forward was slower (its
-    forward+backward still faster), and from ``B*N = 1024`` both were. The rule:
-    parallel when ``T >= PARALLEL_MIN_T`` and ``B*N <= PARALLEL_MAX_WIDTH``.
+    ``T >= 256`` its forward+backward was several times faster than the loop's
+    and its forward alone about on par (slower at ``T = 256``, faster for long
+    ``T``); at ``B*N = 256`` its forward was clearly slower (forward+backward still
+    faster), and from ``B*N = 1024`` both were slower. The rule: parallel when
+    ``T >= PARALLEL_MIN_T`` and ``B*N <= PARALLEL_MAX_WIDTH``.
     """
     if reset not in PARALLEL_RESETS or reset_timing != "immediate" or len(shape) < 2:
         return "loop"
