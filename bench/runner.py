@@ -107,7 +107,15 @@ def run_row(
         )
     built.clear()
     gc.collect()
+    _clear_mlx_cache()
     return records
+
+
+def _clear_mlx_cache() -> None:
+    """Hand MLX's cached buffers back (the raised CPU cache would keep GiBs between rows)."""
+    import mlx.core as mx
+
+    mx.clear_cache()
 
 
 def _join(a: str, b: str) -> str:

@@ -19,7 +19,7 @@ from types import ModuleType
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench import peers
-from bench.harness import RESULTS, SCHEMA_VERSION, save, tables_by_workload
+from bench.harness import RESULTS, SCHEMA_VERSION, result_path, save, tables_by_workload
 
 WORKLOADS = ("lif_layer", "lif_scaling", "amos_layer", "tac_conv", "mnist_step")
 
@@ -50,7 +50,10 @@ def peer_versions() -> dict:
     return {name: info["version"] or info["note"] for name, info in peers.status().items()}
 
 
-def run_workloads(names, quick: bool, reps: int | None) -> tuple[list[dict], dict, dict]:
+def run_workloads(
+    names, quick: bool, reps: int | None, checkpoint=None
+) -> tuple[list[dict], dict, dict]:
+    """Run the workloads; ``checkpoint(records, columns, plots)`` is called after each one."""
     records, columns, extras = [], {}, {}
     for name in names:
         module = importlib.import_module(f"bench.{name}")
@@ -62,6 +65,8 @@ def run_workloads(names, quick: bool, reps: int | None) -> tuple[list[dict], dic
         columns[module.TITLE] = out.get("columns", [])
         if "plot" in out:
             extras[name] = out["plot"]
+        if checkpoint is not None:
+            checkpoint(records, columns, extras)
     return records, columns, extras
 
 
@@ -154,10 +159,22 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     print("peers:", ", ".join(f"{k} {v}" for k, v in peer_versions().items()), flush=True)
     start = time.perf_counter()
     names = args.only or WORKLOADS
-    records, columns, plots = run_workloads(names, args.quick, args.reps)
     suffix = "-quick" if args.quick else ""
-    name = "" if not args.only else "+".join(names)
-    write((name + suffix).lstrip("-"), records, columns, args.quick, args.out, plots, args.note)
+    name = (("" if not args.only else "+".join(names)) + suffix).lstrip("-")
+
+    def checkpoint(recs, cols, plots):
+        # partial results survive a crash or a kill in a later workload
+        save(
+            name + "-partial" if name else "partial",
+            {"schema": SCHEMA_VERSION, "note": args.note, "records": recs},
+            kind="cpu",
+            out=args.out,
+        )
+
+    records, columns, plots = run_workloads(names, args.quick, args.reps, checkpoint)
+    write(name, records, columns, args.quick, args.out, plots, args.note)
+    partial = result_path(name + "-partial" if name else "partial", "cpu", args.out)
+    partial.unlink(missing_ok=True)
     print(f"total {time.perf_counter() - start:.0f} s")
     return 0
 
