@@ -81,7 +81,7 @@ def main():
     print(table)
     workload = "AMOS fwd+bwd, tau=2" + (", mx.compile" if args.compile else "")
     payload = {"workload": workload, "note": args.note, "rows": results, "table": table}
-    path = save("amos_quick", payload)
+    path = save("amos_quick_compiled" if args.compile else "amos_quick", payload)
     print(f"wrote {path}")
 
 
