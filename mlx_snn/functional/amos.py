@@ -388,6 +388,7 @@ def amos(
         method: ``"parallel"`` (blocked scan, parallel first-spike search,
             second-fake-spike backward) | ``"sequential"`` (step loop differentiated by autograd).
             Both give the same spikes and, up to rounding, the same gradients.
+            The parallel scans run in float32 for half-precision inputs.
 
     Returns:
         :class:`AMOSSequence` ``(spikes [T, B, ...], mem [T, B, ...], t_first [B, ...])``.
