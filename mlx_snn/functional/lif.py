@@ -231,22 +231,62 @@ def _reverse_recurrence(a, d, k, g_last, k_per_step=False):
     return mx.stack(qs), c
 
 
-def _backward_immediate(cfg, primals, cotangents, outputs, solve=_reverse_recurrence):
-    """Backward of the immediate-reset sequence; ``solve`` runs the reverse recurrence."""
+def _reset_slope(reset, detach, h, s, thr, sg):
+    """``d_t = dv_t/dh_t`` along every path (direct + through the spike in the reset)."""
+    if reset == "subtract":
+        return None if detach else 1.0 - thr * sg
+    if reset == "zero":
+        return (1.0 - s) if detach else (1.0 - s) - h * sg
+    return None
+
+
+@functools.cache
+def _fused_reverse_step(reset, surrogate, detach):
+    """Compiled step of the loop backward: ``q_t`` and ``c_{t-1}`` from one time slice.
+
+    Computing the surrogate derivative inside the step keeps the backward to one
+    pass over ``[B, ...]`` slices instead of several full ``[T, B, ...]`` temporaries.
+    """
+
+    def step(g_s_t, g_h_t, h_t, s_t, c, beta, thr):
+        sg = surrogate.derivative(h_t - thr)
+        d = _reset_slope(reset, detach, h_t, s_t, thr, sg)
+        q = g_s_t * sg + g_h_t + (c if d is None else d * c)
+        return q, beta * q
+
+    return mx.compile(step)
+
+
+def _fused_reverse_loop(cfg, primals, cotangents, outputs):
+    """Solve the immediate-reset reverse recurrence with :func:`_fused_reverse_step`."""
+    reset, surrogate, detach, _, _ = cfg
+    _, _, beta, thr = primals
+    g_s, g_h, g_v = cotangents
+    s, h, _ = outputs
+    step = _fused_reverse_step(reset, surrogate, detach)
+    c = g_v
+    qs = [None] * h.shape[0]
+    for t in range(h.shape[0] - 1, -1, -1):
+        qs[t], c = step(g_s[t], g_h[t], h[t], s[t], c, beta, thr)
+    return mx.stack(qs), c
+
+
+def _backward_immediate(cfg, primals, cotangents, outputs, solve=None):
+    """Backward of the immediate-reset sequence.
+
+    ``solve(a, d, k, g_last)`` runs the reverse recurrence on full ``[T, ...]``
+    arrays (ParallelLIF passes a scan); ``None`` uses the fused step loop.
+    """
     reset, surrogate, detach, need_beta, need_thr = cfg
     _, v0, beta, thr = primals
     g_s, g_h, g_v = cotangents
     s, h, _ = outputs
-    sg = surrogate.derivative(h - thr)
-    a = g_s * sg + g_h
-    # d = dv_t/dh_t along every path (direct + through the spike in the reset)
-    if reset == "subtract":
-        d = None if detach else 1.0 - thr * sg
-    elif reset == "zero":
-        d = (1.0 - s) if detach else (1.0 - s) - h * sg
+    sg = surrogate.derivative(h - thr) if (need_thr or solve is not None) else None
+    if solve is None:
+        g_x, g_v0 = _fused_reverse_loop(cfg, primals, cotangents, outputs)
     else:
-        d = None
-    g_x, g_v0 = solve(a, d, beta, g_v)
+        d = _reset_slope(reset, detach, h, s, thr, sg)
+        g_x, g_v0 = solve(g_s * sg + g_h, d, beta, g_v)
 
     g_beta = mx.zeros_like(beta)
     g_thr = mx.zeros_like(thr)
