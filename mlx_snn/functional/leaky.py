@@ -17,8 +17,7 @@ from __future__ import annotations
 import mlx.core as mx
 
 from .. import surrogate as _surrogate
-from .._checks import check_float_array
-from .lif import LIFSequence, _check_param, _check_state
+from .lif import LIFSequence, _check_sequence_inputs
 from .scan import linear_scan
 
 __all__ = ["state_leaky"]
@@ -51,12 +50,6 @@ def state_leaky(
         TypeError: non-floating input, state or parameters.
     """
     spike = _surrogate.get(surrogate)
-    check_float_array("x", x, min_ndim=2)
-    if x.shape[0] < 1:
-        raise ValueError(f"x must have at least one time step; got shape {x.shape}")
-    feature_shape = tuple(x.shape[2:])
-    beta = _check_param("beta", beta, feature_shape, x.dtype, unit_interval=True)
-    threshold = _check_param("threshold", threshold, feature_shape, x.dtype, unit_interval=False)
-    h0 = _check_state("h0", h0, x.shape[1:], x.dtype)
+    beta, threshold, h0 = _check_sequence_inputs(x, beta, threshold, h0, "h0")
     h = linear_scan(beta, x, h0)
     return LIFSequence(spike(h - threshold), h, h[-1])

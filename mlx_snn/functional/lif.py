@@ -115,6 +115,17 @@ def _check_state(name, v, shape, dtype):
     return v.astype(dtype)
 
 
+def _check_sequence_inputs(x, beta, threshold, v0, v0_name):
+    """Validate a ``[T, B, ...]`` input and its beta, threshold and initial state."""
+    check_float_array("x", x, min_ndim=2)
+    if x.shape[0] < 1:
+        raise ValueError(f"x must have at least one time step; got shape {x.shape}")
+    feature_shape = tuple(x.shape[2:])
+    beta = _check_param("beta", beta, feature_shape, x.dtype, unit_interval=True)
+    threshold = _check_param("threshold", threshold, feature_shape, x.dtype, unit_interval=False)
+    return beta, threshold, _check_state(v0_name, v0, x.shape[1:], x.dtype)
+
+
 def _delayed_charge(m, x_t, r, beta, threshold, reset):
     """snnTorch ``Leaky``: charge ``m`` with the previous step's reset ``r`` applied."""
     if reset == "subtract":
@@ -418,12 +429,6 @@ def _lif_sequence(
     """:func:`lif_sequence` with explicit control of which parameters get gradients."""
     surrogate, detach_reset = _resolve_options(reset, reset_timing, surrogate, detach_reset)
     backends.resolve(backend)
-    check_float_array("x", x, min_ndim=2)
-    if x.shape[0] < 1:
-        raise ValueError(f"x must have at least one time step; got shape {x.shape}")
-    feature_shape = tuple(x.shape[2:])
-    beta = _check_param("beta", beta, feature_shape, x.dtype, unit_interval=True)
-    threshold = _check_param("threshold", threshold, feature_shape, x.dtype, unit_interval=False)
-    v0 = _check_state("v0", v0, x.shape[1:], x.dtype)
+    beta, threshold, v0 = _check_sequence_inputs(x, beta, threshold, v0, "v0")
     fn = _sequence_fn(reset, reset_timing, surrogate, detach_reset, beta_grad, threshold_grad)
     return LIFSequence(*fn(x, v0, beta, threshold))

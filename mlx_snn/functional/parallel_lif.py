@@ -46,12 +46,11 @@ import numpy as np
 
 from .. import backends
 from .. import surrogate as _surrogate
-from .._checks import check_float_array, check_int
+from .._checks import check_int
 from .lif import (
     LIFSequence,
     _backward_immediate,
-    _check_param,
-    _check_state,
+    _check_sequence_inputs,
     _reset,
     _resolve_options,
 )
@@ -338,13 +337,7 @@ def _parallel_lif_sequence(
     check_parallel_mode(reset, "immediate")
     check_int("chunk", chunk, minimum=1)
     backends.resolve(backend)
-    check_float_array("x", x, min_ndim=2)
-    if x.shape[0] < 1:
-        raise ValueError(f"x must have at least one time step; got shape {x.shape}")
-    feature_shape = tuple(x.shape[2:])
-    beta = _check_param("beta", beta, feature_shape, x.dtype, unit_interval=True)
-    threshold = _check_param("threshold", threshold, feature_shape, x.dtype, unit_interval=False)
-    v0 = _check_state("v0", v0, x.shape[1:], x.dtype)
+    beta, threshold, v0 = _check_sequence_inputs(x, beta, threshold, v0, "v0")
     fn = _parallel_fn(reset, surrogate, detach_reset, beta_grad, threshold_grad, chunk)
     return LIFSequence(*fn(x, v0, beta, threshold))
 
