@@ -17,6 +17,7 @@ import reference as ref
 from conftest import assert_close, to_np
 
 import mlx_snn as snn
+import mlx_snn.functional.lif as lif_module
 from mlx_snn.functional import lif_sequence
 
 MEM_RTOL = 1e-5
@@ -106,6 +107,22 @@ def run_case(x, reset, timing, detach, surrogate, beta, th, v0, rng):
 def test_lif_matches_reference_every_mode_and_surrogate(reset, timing, detach, surrogate):
     x, rng = make_inputs((25, 3, 16), seed=1)
     run_case(x, reset, timing, detach, surrogate, 0.9, 1.0, None, rng)
+
+
+@pytest.mark.parametrize("reset,timing,detach", [m for m in MODES if m[1] == "immediate"])
+@pytest.mark.parametrize("surrogate", list(SURROGATES))
+@pytest.mark.parametrize("T", [1, 25, 300])
+def test_fused_reverse_step_matches_reference(monkeypatch, reset, timing, detach, surrogate, T):
+    # the fused backward step runs for wide slices only; force it on a small input
+    monkeypatch.setattr(lif_module, "FUSED_MIN_SLICE", 0)
+    x, rng = make_inputs((T, 3, 16), seed=T + 7)
+    run_case(x, reset, timing, detach, surrogate, 0.9, 1.0, None, rng)
+
+
+def test_wide_input_takes_the_fused_backward_and_matches_reference():
+    assert 4 * 16384 >= lif_module.FUSED_MIN_SLICE
+    x, rng = make_inputs((4, 4, 16384), seed=3)
+    run_case(x, "subtract", "immediate", False, "atan", 0.9, 1.0, None, rng)
 
 
 @pytest.mark.parametrize("reset,timing,detach", MODES)
