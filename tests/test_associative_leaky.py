@@ -62,28 +62,27 @@ def run_vjp(d, chunk=16):
     return y, S, dict(zip(NAMES, grads, strict=True))
 
 
-@pytest.mark.parametrize("T", [1, 7, 64, 4096])
-def test_readout_state_and_gradients_match_float64_loop(T):
-    d = inputs(T, seed=T)
-    y, S, grads = run_vjp(d)
+def assert_matches_reference(d, chunk=16):
+    """Readouts, final state and every gradient of the scan against the float64 loop."""
+    y, S, grads = run_vjp(d, chunk=chunk)
     expected = ref.associative_forward(d["q"], d["k"], d["v"], d["a"], d["S0"])
     assert_close(y, expected["y"], RTOL, "y")
     assert_close(S, expected["state"], RTOL, "state")
     g = ref.associative_backward(d["q"], d["k"], d["v"], d["a"], d["g_y"], d["S0"], d["g_state"])
     for name in NAMES:
         assert_close(grads[name], g[name], GRAD_RTOL, name)
+
+
+@pytest.mark.parametrize("T", [1, 7, 64, 4096])
+def test_readout_state_and_gradients_match_float64_loop(T):
+    d = inputs(T, seed=T)
+    assert_matches_reference(d)
 
 
 @pytest.mark.parametrize(("lo", "hi"), [(0.999, 0.99999), (1e-6, 1e-2)])
 def test_long_memory_and_fast_forgetting_at_t4096(lo, hi):
     d = inputs(4096, seed=3, lo=lo, hi=hi)
-    y, S, grads = run_vjp(d, chunk=32)
-    expected = ref.associative_forward(d["q"], d["k"], d["v"], d["a"], d["S0"])
-    assert_close(y, expected["y"], RTOL, "y")
-    assert_close(S, expected["state"], RTOL, "state")
-    g = ref.associative_backward(d["q"], d["k"], d["v"], d["a"], d["g_y"], d["S0"], d["g_state"])
-    for name in NAMES:
-        assert_close(grads[name], g[name], GRAD_RTOL, name)
+    assert_matches_reference(d, chunk=32)
 
 
 def test_log_decays_that_underflow_in_fp32_and_unit_decays():
@@ -151,13 +150,7 @@ def test_two_halves_with_state_equal_one_call():
 )
 def test_random_shapes_and_chunks_match_float64_loop(T, B, dk, dv, chunk, seed):
     d = inputs(T, B, dk, dv, seed=seed)
-    y, S, grads = run_vjp(d, chunk=chunk)
-    expected = ref.associative_forward(d["q"], d["k"], d["v"], d["a"], d["S0"])
-    assert_close(y, expected["y"], RTOL, "y")
-    assert_close(S, expected["state"], RTOL, "state")
-    g = ref.associative_backward(d["q"], d["k"], d["v"], d["a"], d["g_y"], d["S0"], d["g_state"])
-    for name in NAMES:
-        assert_close(grads[name], g[name], GRAD_RTOL, name)
+    assert_matches_reference(d, chunk=chunk)
 
 
 def test_default_state_is_zero_and_half_precision_is_kept():
