@@ -43,7 +43,7 @@ def _mlx_step(model, forward, x_np, y_np) -> Impl:
     import mlx.optimizers as optim
 
     x, y = mx.array(x_np), mx.array(y_np)
-    opt = optim.Adam(learning_rate=1e-3)
+    opt = optim.Adam(learning_rate=1e-3, bias_correction=True)  # as torch's Adam
 
     def loss_fn(x_, y_):
         return nn.losses.cross_entropy(forward(x_).sum(0), y_, reduction="mean")

@@ -101,7 +101,7 @@ def bench_model(batch: int, reps: int, warmup: int) -> tuple[list[dict], str]:
     for mode, g in MODES:
         mx.random.seed(0)
         model, calls, label = _model(mode, g, T)
-        opt = optim.Adam(1e-3)
+        opt = optim.Adam(1e-3, bias_correction=True)
         loss_and_grad = nn.value_and_grad(model, lambda a, b, m=model: snn.loss.ce_count(m(a), b))
 
         def step(model=model, opt=opt, loss_and_grad=loss_and_grad):

@@ -81,21 +81,25 @@ def test_bad_flags_exit_with_a_message(example, flag, capsys):
 
 
 @pytest.mark.slow
-def test_one_short_epoch_of_tac_learns_mnist(example, mnist_dir, tmp_path):
-    """64 steps of 32 images: far above chance (10%), far from converged.
+def test_one_epoch_with_limit_reaches_80_percent(example, mnist_dir, tmp_path):
+    """One epoch over the first 12,800 training images (400 steps of 32) passes 80% test accuracy.
 
-    The brief asked for > 80% here, but this network needs more than 100 steps of 128 images
-    for that (64% test accuracy after 100 steps: examples/results/mnist.md), several minutes of
-    CPU; this run learns to about 40% (seed 0) in about half a minute on two idle cores.
+    TAC g=2 with T=8 rate-coding steps (4 + 2 conv frames per sample) keeps it to about 3.5
+    minutes on two CPU cores, where MLX's convolutions are slow; the recipe is otherwise the
+    example's (bias-corrected Adam, cosine schedule over the epoch, CE on spike counts). Seed
+    0 reached 86.7% on the first 1,000 test images when this test was written; the torch
+    stand-in used to pick the settings gave 79-86% over three seeds at this length, so the
+    margin is modest and a platform with other rounding may land a few points lower.
     """
     metrics = run(
         example,
         mnist_dir,
         tmp_path,
-        *["--mode", "tac", "--group", "4", "--epochs", "1", "--batch-size", "32"],
-        *["--limit", "2048", "--test-limit", "500", "--lr", "5e-4"],
+        *["--mode", "tac", "--group", "2", "--num-steps", "8", "--epochs", "1"],
+        *["--batch-size", "32", "--limit", "12800", "--test-limit", "1000"],
     )
     (epoch,) = metrics["history"]
-    assert metrics["conv_frames_per_sample"] == [7, 2]
-    assert epoch["train_loss"] < 2.2  # ln(10) = 2.303 is the loss of silent outputs
-    assert epoch["test_acc"] > 0.30, epoch
+    assert metrics["conv_frames_per_sample"] == [4, 2]
+    assert metrics["steps_per_epoch"] == 400
+    assert epoch["train_loss"] < 2.0  # ln(10) = 2.303 is the loss of silent outputs
+    assert epoch["test_acc"] > 0.80, epoch
