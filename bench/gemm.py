@@ -21,6 +21,7 @@ import statistics
 import mlx.core as mx
 import numpy as np
 
+from bench import peers
 from bench.harness import markdown_table, save, time_fn
 
 # (name, M, K, N): C[M, N] = A[M, K] @ B[K, N]
@@ -32,20 +33,12 @@ SHAPES = (
 )
 
 
-def _torch():
-    try:
-        import torch
-    except ImportError:
-        return None
-    return torch
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--reps", type=int, default=5)
     parser.add_argument("--note", default="", help="stored with the results (e.g. machine load)")
     args = parser.parse_args(argv)
-    torch = _torch()
+    torch = peers.load("torch")
     libs = ["MLX", "NumPy"] + (["PyTorch"] if torch is not None else [])
     header = ["GEMM", "M x K x N"] + [f"{lib} GFLOP/s" for lib in libs]
     header += [f"{lib} / MLX" for lib in libs[1:]]

@@ -198,8 +198,7 @@ def train(cfg: Config) -> dict:
 
     mx.random.seed(cfg.seed)
     model = snn.models.mnist_convnet(mode=cfg.mode, group=cfg.group, num_steps=cfg.num_steps)
-    # bias-corrected Adam, as PyTorch's (the paper's framework); MLX's default skips the
-    # correction, which makes the first few hundred steps about 3x larger than the lr
+    # bias-corrected, as PyTorch's Adam: see the module docstring
     schedule = optim.cosine_decay(cfg.lr, cfg.epochs * steps)
     optimizer = optim.Adam(learning_rate=schedule, bias_correction=True)
     optimizer.init(model.trainable_parameters())
