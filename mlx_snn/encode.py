@@ -1,28 +1,46 @@
-r"""Spike encoders: turn static inputs into time-major spike trains ``[T, B, ...]``."""
+r"""Spike encoders: turn static inputs into time-major spike trains ``[T, B, ...]``.
+
+Every encoder checks on the host that the images lie in ``[0, 1]`` without NaN (one read of
+their min, max and NaN flag per call). Under ``mx.compile`` (or ``mx.vmap``) the images are
+placeholders without values and are not checked; the encoders then run on the images clipped
+to ``[0, 1]`` (a no-op for checked images), and NaN inputs never cross (silent, except the
+forced spike at ``T - 1`` of ``ttfs(force_last=True)``). An empty batch (``B = 0``) gives
+empty spikes ``[T, 0, ...]``.
+"""
 
 from __future__ import annotations
 
 import mlx.core as mx
 
-from ._checks import check_float_array, check_int
+from ._checks import check_float_array, check_int, check_positive
+from ._tracing import host_values
 from .functional.amos import _check_tau, _check_threshold, _first_spike
 
 __all__ = ["latency", "rate", "ttfs"]
 
 
 def _check_unit_images(images: mx.array) -> mx.array:
+    """Check that ``images`` is floating, in ``[0, 1]``, without NaN; return it clipped.
+
+    The value check is skipped under ``mx.compile`` / ``mx.vmap`` tracing (no values to read);
+    the clip to ``[0, 1]`` then defines the result for values outside (NaN stays NaN).
+    """
     if isinstance(images, mx.array) and not mx.issubdtype(images.dtype, mx.floating):
         raise TypeError(
             f"images must be floating point with values in [0, 1]; got {images.dtype} "
             "(convert with images.astype(mx.float32) / 255)"
         )
     check_float_array("images", images, min_ndim=1)
-    lo, hi, nan = mx.min(images), mx.max(images), mx.any(mx.isnan(images))
-    if nan.item():
-        raise ValueError("images contain NaN")
-    if lo.item() < 0 or hi.item() > 1:
-        raise ValueError(f"images must lie in [0, 1]; got values in [{lo.item()}, {hi.item()}]")
-    return images
+    if images.size == 0:
+        return images
+    values = host_values(mx.any(mx.isnan(images)), mx.min(images), mx.max(images))
+    if values is not None:
+        nan, lo, hi = values
+        if nan:
+            raise ValueError("images contain NaN")
+        if lo < 0 or hi > 1:
+            raise ValueError(f"images must lie in [0, 1]; got values in [{lo}, {hi}]")
+    return mx.clip(images, 0.0, 1.0)
 
 
 def rate(
@@ -37,14 +55,22 @@ def rate(
         images: intensities in ``[0, 1]``, shape ``[B, ...]``.
         num_steps: number of time steps ``T >= 1``.
         key: ``mx.random.key`` for reproducible draws (default: global RNG).
-        gain: scale ``g > 0`` applied to the intensities before clipping to 1.
+        gain: finite scale ``g > 0`` applied to the intensities before clipping to 1.
 
     Returns:
-        Spikes ``[T, B, ...]`` of the images' dtype.
+        Spikes ``[T, B, ...]`` of the images' dtype (``[T, 0, ...]`` for an empty batch).
+
+    Raises:
+        ValueError: ``num_steps < 1``, ``gain`` not finite and > 0, images outside ``[0, 1]``
+            or NaN (not checked under ``mx.compile``: see the module docstring).
+        TypeError: non-floating images, non-int ``num_steps``, non-number ``gain``.
+
+    Under ``mx.compile`` pass ``key`` as an input of the compiled function (or compile with
+    ``inputs=mx.random.state, outputs=mx.random.state``): with the global RNG captured as a
+    constant, every call repeats the same draws.
     """
     check_int("num_steps", num_steps, minimum=1)
-    if not gain > 0:
-        raise ValueError(f"gain must be > 0; got {gain!r}")
+    gain = check_positive("gain", gain)
     images = _check_unit_images(images)
     p = mx.minimum(images * gain, 1.0)
     u = mx.random.uniform(shape=(num_steps, *images.shape), key=key)
@@ -64,12 +90,20 @@ def latency(
     Args:
         images: intensities in ``[0, 1]``, shape ``[B, ...]``.
         num_steps: number of time steps ``T >= 1``.
-        threshold: intensities below this stay silent.
+        threshold: intensities below this stay silent, a number in ``[0, 1]``.
 
     Returns:
-        Spikes ``[T, B, ...]`` (at most one per input) of the images' dtype.
+        Spikes ``[T, B, ...]`` (at most one per input) of the images' dtype
+        (``[T, 0, ...]`` for an empty batch).
+
+    Raises:
+        ValueError: ``num_steps < 1``, ``threshold`` outside ``[0, 1]``, images outside
+            ``[0, 1]`` or NaN (not checked under ``mx.compile``: see the module docstring).
+        TypeError: non-floating images, non-int ``num_steps``, non-number ``threshold``.
     """
     check_int("num_steps", num_steps, minimum=1)
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)):
+        raise TypeError(f"threshold must be a number in [0, 1]; got {type(threshold).__name__}")
     if not 0 <= threshold <= 1:
         raise ValueError(f"threshold must lie in [0, 1]; got {threshold!r}")
     images = _check_unit_images(images)
@@ -107,11 +141,13 @@ def ttfs(
 
     Returns:
         Spikes ``[T, B, ...]`` of the images' dtype, at most one per input
-        (exactly one with ``force_last=True``).
+        (exactly one with ``force_last=True``; ``[T, 0, ...]`` for an empty batch).
 
     Raises:
         ValueError: ``num_steps < 1``, ``tau <= 1``, ``threshold <= 0``, images
-            outside ``[0, 1]`` or NaN.
+            outside ``[0, 1]`` or NaN (images not checked under ``mx.compile``: see the
+            module docstring; pass ``threshold`` as a float there, an array threshold
+            that is an input of the compiled function cannot be checked).
         TypeError: non-floating images, non-bool ``force_last``.
     """
     check_int("num_steps", num_steps, minimum=1)
