@@ -21,12 +21,6 @@ from mlx.utils import tree_flatten, tree_map_with_path
 CHECKPOINT = "checkpoint.safetensors"
 
 
-def derived_key(seed: int, *path: int) -> mx.array:
-    """An MLX random key that depends only on ``(seed, *path)``."""
-    state = np.random.SeedSequence([seed, *path]).generate_state(1, np.uint32)
-    return mx.random.key(int(state[0]))
-
-
 def seed_epoch(seed: int, epoch: int) -> None:
     """Reseed MLX's global generator from ``(seed, epoch)`` alone, so that a resumed run draws
     what an uninterrupted one drew."""

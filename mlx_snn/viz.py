@@ -18,6 +18,7 @@ import math
 import os
 from collections.abc import Mapping, Sequence
 
+import mlx.core as mx
 import numpy as np
 
 __all__ = ["confusion_matrix", "firing_rates", "frame_grid", "membrane_trace", "spike_raster"]
@@ -36,6 +37,8 @@ def _figure(width: float, height: float):
 
 
 def _numpy(name: str, x, min_ndim: int) -> np.ndarray:
+    if isinstance(x, mx.array):
+        x = x.astype(mx.float32)
     try:
         arr = np.asarray(x, dtype=np.float32)
     except (TypeError, ValueError) as err:

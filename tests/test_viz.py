@@ -23,7 +23,7 @@ def assert_png(path):
 def test_every_plot_writes_a_png(tmp_path):
     key = mx.random.key(0)
     spikes = (mx.random.uniform(shape=(12, 3, 40), key=key) < 0.2).astype(mx.float32)
-    mem = mx.random.normal((12, 3, 40), key=key)
+    mem = mx.random.normal((12, 3, 40), key=key).astype(mx.bfloat16)
     frames = mx.random.uniform(shape=(6, 2, 16, 16, 2), key=key)
     viz.spike_raster(spikes, tmp_path / "raster.png", sample=2)
     viz.membrane_trace(mem, tmp_path / "mem.png", spikes=spikes, threshold=1.0, neurons=[0, 39])

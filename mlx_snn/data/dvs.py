@@ -320,8 +320,8 @@ def dvs_gesture(
     2. tonic's archive ``ibmGestureTrain.tar.gz`` in either place: its md5 is checked against
        tonic's, then it is extracted next to itself (to a temporary folder, then renamed, so an
        interrupted extraction leaves nothing that looks complete);
-    3. with ``download=True``, tonic's own download into ``data_dir/DVSGesture/`` (about 2.4 GB
-       for both splits; it has failed for users, hence 1 and 2).
+    3. with ``download=True``, tonic's own download into ``data_dir/DVSGesture/`` (it has failed
+       for users, hence 1 and 2).
 
     The folder is checked before tonic reads it (session folders named ``user<N>_<lighting>``,
     recordings named ``0.npy`` .. ``10.npy``; a split holding fewer recordings than tonic's copy,
@@ -464,7 +464,18 @@ def _extract(tonic, archive: Path, split: str) -> None:
         )
     name = SPLIT_FOLDERS[split]
     target = archive.parent / name
-    tmp = Path(tempfile.mkdtemp(dir=archive.parent, prefix=f".{name}.extract-"))
+    if target.exists() and any(target.iterdir()):
+        raise ValueError(
+            f"{target} exists but holds no recordings; remove it so that {archive.name} can be "
+            "extracted there"
+        )
+    try:
+        tmp = Path(tempfile.mkdtemp(dir=archive.parent, prefix=f".{name}.extract-"))
+    except OSError as err:
+        raise OSError(
+            f"cannot extract {archive} next to itself ({err}); extract it into a folder you can "
+            "write and pass data_dir= that folder"
+        ) from err
     try:
         with tarfile.open(archive) as tar:
             if hasattr(tarfile, "data_filter"):
@@ -474,7 +485,7 @@ def _extract(tonic, archive: Path, split: str) -> None:
         found = [p for p in (tmp / name, tmp / "DVSGesture" / name) if p.is_dir()]
         if not found:
             raise ValueError(f"{archive}: the archive holds no folder {name}/")
-        if target.exists() and not any(target.iterdir()):
+        if target.exists():
             target.rmdir()
         os.replace(found[0], target)
     finally:
