@@ -10,8 +10,8 @@ Adam is bias-corrected, as in PyTorch. Seeds in the paper: 0, 42, 123.
 
     pip install "mlx-snn[dvs,examples]"
     python examples/dvs_gesture.py --mode tactp --group 2 --data-dir ~/data --out runs/tactp2
-    python examples/dvs_gesture.py --synthetic --epochs 1 --limit 8 --test-limit 8 \\
-        --num-bins 4 --batch-size 4 --plots       # a smoke run on generated data
+    python examples/dvs_gesture.py --synthetic --epochs 1 --limit 4 --test-limit 4 \\
+        --num-bins 2 --batch-size 2 --plots       # a smoke run on generated data
 
 ``--data-dir`` is tonic's ``save_to`` folder (see ``mlx_snn.data.dvs_gesture``): put tonic's
 archives ``ibmGestureTrain.tar.gz`` / ``ibmGestureTest.tar.gz`` or the folders extracted from
