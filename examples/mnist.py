@@ -11,7 +11,8 @@ hundred updates about 3x larger and, here, silences the output layer early.
 
 Writes to ``--out``: ``metrics.json`` (config and per-epoch train loss / accuracy, test
 accuracy and seconds), ``checkpoint.safetensors`` after every epoch (weights, BatchNorm
-statistics, Adam state, epoch, config and metrics so far), ``curves.png``.
+statistics, Adam state, epoch, config and metrics so far), ``curves.png``; with ``--plots``
+the spike figures of ``mlx_snn.viz`` in ``plots/``.
 
 Exact resume: every random draw of epoch ``e`` (the shuffle, the Poisson encodings and the
 global MLX generator, reseeded each epoch) comes from ``(seed, e)``, never from a generator
@@ -41,6 +42,9 @@ import numpy as np
 from mlx.utils import tree_flatten, tree_map_with_path
 
 import mlx_snn as snn
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import write_spike_plots
 
 CHECKPOINT = "checkpoint.safetensors"
 METRICS = "metrics.json"
@@ -78,6 +82,7 @@ class Config:
     resume: bool = False
     compile: bool = False
     quiet: bool = False
+    plots: bool = False
 
 
 def derived_key(seed: int, *path: int) -> mx.array:
@@ -265,6 +270,11 @@ def train(cfg: Config) -> dict:
     if history:
         title = f"{cfg.dataset} {cfg.mode}" + (f" g={cfg.group}" if cfg.mode != "baseline" else "")
         plot_curves(history, out / CURVES, title)
+        if cfg.plots:
+            frames = snn.encode.rate(
+                x_test[: cfg.eval_batch_size], cfg.num_steps, key=mx.random.key(0)
+            )
+            write_spike_plots(model, frames, out / "plots", title)
     return metrics
 
 
@@ -287,6 +297,7 @@ def parse_args(argv: list[str] | None = None) -> Config:
     p.add_argument("--resume", action="store_true", help=f"continue from --out/{CHECKPOINT}")
     p.add_argument("--compile", action="store_true", help="mx.compile the train step")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--plots", action="store_true", help="write spike plots to --out/plots")
     args = p.parse_args(argv)
     for name in ("group", "num_steps", "epochs", "batch_size", "eval_batch_size"):
         if getattr(args, name) < 1:

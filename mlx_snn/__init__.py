@@ -4,7 +4,7 @@ Time-major arrays ``[T, B, ...]``; images channels-last ``[T, B, H, W, C]``.
 Math lives in :mod:`mlx_snn.functional`; modules are thin wrappers.
 """
 
-from . import _runtime, backends, data, encode, functional, loss, models, surrogate, training
+from . import _runtime, backends, data, encode, functional, loss, models, surrogate, training, viz
 from .nn import (
     AMOS,
     LIF,
@@ -44,6 +44,7 @@ __all__ = [
     "models",
     "surrogate",
     "training",
+    "viz",
 ]
 
 _runtime.raise_cpu_cache_limit()
