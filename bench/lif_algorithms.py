@@ -1,13 +1,17 @@
 """snn.LIF step loop vs the exact parallel LIF, forward and forward+backward, over shapes.
 
 Usage: python bench/lif_algorithms.py [--reps 3] [--quick] [--ts T ...] [--widths W ...]
-Input x = 0.5 * N(0, 1) + 0.1 on [T, 1, width] (firing rate about 0.1, subtract
-reset, beta 0.9). Rows: the loop (``algorithm="loop"``), the parallel path
-(``algorithm="parallel"``, chunk 64) and, for reference, the loop forward with the
-reverse-scan backward (internal ``_hybrid_fn``). Times are the min over reps
-(the machine is shared; min is the least noisy), in ms, measured in one process.
-Prints the table, the loop/parallel ratios and what ``choose_algorithm`` picks,
-and writes bench/results/lif_algorithms-cpu-<host>.json.
+    [--reset subtract|zero|none] [--timing immediate|delayed] [--out DIR]
+Input x = 0.5 * N(0, 1) + 0.1 on [T, 1, width] (firing rate about 0.1, beta 0.9;
+subtract reset with immediate timing unless ``--reset``/``--timing`` say
+otherwise). Rows: the loop (``algorithm="loop"``), the parallel path
+(``algorithm="parallel"``, chunk 64) and, for reference with immediate timing,
+the loop forward with the reverse-scan backward (internal ``_hybrid_fn``). Times
+are the min over reps (the machine is shared; min is the least noisy), in ms,
+measured in one process. Prints the table, the loop/parallel ratios and what
+``choose_algorithm`` picks; each record also holds the parallel forward's work
+counters (settle checks, resumes). Writes
+bench/results/lif_algorithms[-<reset>-<timing>]-cpu-<host>.json (or under --out).
 """
 
 from __future__ import annotations
@@ -29,10 +33,13 @@ WIDTHS = [16, 64, 256, 1024, 4096, 16384, 65536]
 MAX_ELEMENTS = 1 << 22
 
 
-def hybrid(x):
-    fn = pl._hybrid_fn("subtract", snn.surrogate.get("fast_sigmoid"), False, False, False)
-    v0 = mx.zeros(x.shape[1:])
-    return fn(x, v0, mx.array(0.9), mx.array(1.0))[0]
+def hybrid(reset):
+    fn = pl._hybrid_fn(reset, snn.surrogate.get("fast_sigmoid"), False, False, False)
+
+    def run(x):
+        return fn(x, mx.zeros(x.shape[1:]), mx.array(0.9), mx.array(1.0))[0]
+
+    return run
 
 
 def main() -> None:
@@ -41,13 +48,18 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="T <= 1024, width <= 4096")
     parser.add_argument("--ts", type=int, nargs="+", default=TS, help="sequence lengths")
     parser.add_argument("--widths", type=int, nargs="+", default=WIDTHS, help="B*N values")
+    parser.add_argument("--reset", default="subtract", choices=["subtract", "zero", "none"])
+    parser.add_argument("--timing", default="immediate", choices=["immediate", "delayed"])
+    parser.add_argument("--out", type=Path, default=None, help="results folder")
     args = parser.parse_args()
     mx.random.seed(0)
+    mode = dict(reset=args.reset, reset_timing=args.timing)
     impls = {
-        "loop": snn.LIF(algorithm="loop"),
-        "parallel": snn.LIF(algorithm="parallel"),
-        "hybrid": hybrid,
+        "loop": snn.LIF(**mode, algorithm="loop"),
+        "parallel": snn.LIF(**mode, algorithm="parallel"),
     }
+    if args.timing == "immediate":
+        impls["hybrid"] = hybrid(args.reset)
     rows, records = [], []
     for T in [t for t in args.ts if not args.quick or t <= 1024]:
         for width in [w for w in args.widths if not args.quick or w <= 4096]:
@@ -56,6 +68,9 @@ def main() -> None:
             x = mx.random.normal((T, 1, width)) * 0.5 + 0.1
             mx.eval(x)
             rec = {"T": T, "width": width, "rate": float(impls["loop"](x).mean())}
+            pl.counters.clear()
+            mx.eval(impls["parallel"](x))
+            rec["parallel_counters"] = dict(pl.counters)
             for name, f in impls.items():
                 grad = mx.grad(lambda x_, f=f: f(x_).sum())
 
@@ -67,7 +82,7 @@ def main() -> None:
 
                 rec[f"{name}_fwd"] = time_fn(fwd, reps=args.reps, warmup=1)["min_s"] * 1e3
                 rec[f"{name}_fb"] = time_fn(fwd_bwd, reps=args.reps, warmup=1)["min_s"] * 1e3
-            rec["auto"] = pl.choose_algorithm((T, 1, width), "subtract", "immediate")
+            rec["auto"] = pl.choose_algorithm((T, 1, width), args.reset, args.timing)
             records.append(rec)
             rows.append(
                 [T, width, f"{rec['rate']:.2f}"]
@@ -83,7 +98,11 @@ def main() -> None:
     header += [f"{n} {k}" for k in ("fwd", "f+b") for n in impls]
     header += ["loop/par fwd", "loop/par f+b", "auto picks"]
     print("\n" + markdown_table(header, rows))
-    path = save("lif_algorithms", {"reps": args.reps, "records": records})
+    name = "lif_algorithms"
+    if (args.reset, args.timing) != ("subtract", "immediate"):
+        name += f"-{args.reset}-{args.timing}"
+    payload = {"reps": args.reps, "mode": mode, "records": records}
+    path = save(name, payload, out=args.out)
     print(f"\nwrote {path}")
 
 

@@ -185,8 +185,8 @@ def test_works_under_compile():
 def test_auto_rule_and_dispatch():
     assert choose_algorithm((4096, 1, 16), "subtract", "immediate") == "parallel"
     assert choose_algorithm((25, 128, 4096), "subtract", "immediate") == "loop"
-    assert choose_algorithm((4096, 1, 16), "none", "immediate") == "loop"
-    assert choose_algorithm((4096, 1, 16), "subtract", "delayed") == "loop"
+    assert choose_algorithm((4096, 1, 16), "none", "immediate") == "parallel"
+    assert choose_algorithm((4096, 1, 16), "subtract", "delayed") == "parallel"
     x, v0, _, expected = tie_free(1024, (1, 8), 0.3, 1, 0.9, 1.0, "subtract")
     assert choose_algorithm(x.shape, "subtract", "immediate") == "parallel"
     spikes = snn.LIF()(mx.array(x), state=mx.array(v0))
@@ -203,8 +203,8 @@ def test_auto_rule_and_dispatch():
 @pytest.mark.parametrize(
     "kwargs, match",
     [
-        ({"reset": "none"}, r"supports reset='subtract' or 'zero'.*got reset='none'"),
-        ({"reset_timing": "delayed"}, r"reset_timing='immediate'.*got .*'delayed'"),
+        ({"reset_timing": "late"}, "reset_timing must be one of 'immediate', 'delayed'"),
+        ({"reset_timing": "delayed", "detach_reset": False}, "detach_reset=False is not"),
         ({"threshold": 0.0}, "threshold must be > 0"),
         ({"threshold": -1.0}, "threshold must be > 0"),
         ({"beta": 1.2}, r"beta must lie in \[0, 1\]"),
@@ -219,8 +219,8 @@ def test_bad_parallel_lif_arguments(kwargs, match):
 def test_bad_algorithm_and_inputs():
     with pytest.raises(ValueError, match=r"algorithm must be one of 'auto', 'loop', 'parallel'"):
         snn.LIF(algorithm="fast")
-    with pytest.raises(ValueError, match="supports reset='subtract' or 'zero'"):
-        snn.LIF(reset="none", algorithm="parallel")
+    with pytest.raises(ValueError, match="reset must be one of"):
+        snn.LIF(reset="hard", algorithm="parallel")
     with pytest.raises(ValueError, match="chunk must be >= 1"):
         snn.ParallelLIF(chunk=0)
     with pytest.raises(TypeError, match="chunk must be an int"):
@@ -229,5 +229,7 @@ def test_bad_algorithm_and_inputs():
         parallel_lif_sequence(mx.ones((4,)))
     with pytest.raises(ValueError, match=r"v0 has shape \(3,\), expected \(2,\)"):
         parallel_lif_sequence(mx.ones((4, 2)), v0=mx.zeros((3,)))
-    with pytest.raises(ValueError, match="reset='none'"):
-        parallel_lif_sequence(mx.ones((4, 2)), reset="none")
+    with pytest.raises(ValueError, match="reset_timing must be one of"):
+        parallel_lif_sequence(mx.ones((4, 2)), reset_timing="late")
+    with pytest.raises(ValueError, match="reset must be one of"):
+        choose_algorithm((4096, 1, 16), "hard", "immediate")

@@ -328,7 +328,8 @@ def _backward_immediate(cfg, primals, cotangents, outputs, solve=None):
     return g_x, g_v0, g_beta, g_thr
 
 
-def _backward_delayed(cfg, primals, cotangents, outputs):
+def _backward_delayed(cfg, primals, cotangents, outputs, solve=_reverse_recurrence):
+    """Backward of the delayed-reset sequence (``solve`` as in :func:`_backward_immediate`)."""
     reset, surrogate, _, need_beta, need_thr = cfg
     x, v0, beta, thr = primals
     g_s, g_m, g_v = cotangents
@@ -338,7 +339,7 @@ def _backward_delayed(cfg, primals, cotangents, outputs):
     # r_t: the (detached) reset applied at step t, i.e. the previous step's spike
     r = mx.concatenate([(v0 > thr).astype(x.dtype)[None], s[:-1]])
     k = beta * (1.0 - r) if reset == "zero" else beta
-    g_mem, g_v0 = _reverse_recurrence(a, None, k, g_v, k_per_step=reset == "zero")
+    g_mem, g_v0 = solve(a, None, k, g_v, k_per_step=reset == "zero")
 
     g_beta = mx.zeros_like(beta)
     g_thr = mx.zeros_like(thr)

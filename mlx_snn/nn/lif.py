@@ -87,9 +87,9 @@ class LIF(nn.Module):
             ``>= 1e-6`` in the forward pass.
         reset_timing (str): ``"immediate"`` | ``"delayed"``.
         backend (str): ``"auto"`` | ``"mlx"`` | ``"metal"`` | ``"cuda"``.
-        algorithm (str): ``"loop"`` (compiled step loop, every mode), ``"parallel"``
-            (exact-reset parallel scans, :mod:`mlx_snn.functional.parallel_lif`;
-            subtract/zero reset with immediate timing only) or ``"auto"`` (default):
+        algorithm (str): ``"loop"`` (compiled step loop), ``"parallel"``
+            (exact-reset parallel scans, :mod:`mlx_snn.functional.parallel_lif`)
+            or ``"auto"`` (default), each for every reset and timing:
             the parallel path where it is faster by the shape rule of
             :func:`mlx_snn.functional.parallel_lif.choose_algorithm` (few neurons,
             long sequences), the loop elsewhere. Results agree up to fp32 rounding
@@ -177,7 +177,7 @@ class LIF(nn.Module):
         run = _lif_sequence
         extra = (self.reset_timing,)
         if algorithm == "parallel":
-            run, extra = _parallel_lif_sequence, (self.chunk,)
+            run, extra = _parallel_lif_sequence, (self.reset_timing, self.chunk)
         out = run(
             x,
             beta,

@@ -18,21 +18,22 @@ class ParallelLIF(LIF):
     r"""LIF with exact reset computed by parallel scans (same results as :class:`LIF`).
 
     Same arguments, call (``lif(x, state=None, return_state=False)``) and ``step``
-    as :class:`LIF`, for ``reset="subtract"`` or ``"zero"`` with
-    ``reset_timing="immediate"``:
+    as :class:`LIF`, for every reset and timing. With ``reset_timing="immediate"``:
 
     .. math::
 
         h_t = \beta v_{t-1} + x_t,\quad s_t = \Theta(h_t - \theta),\quad
-        v_t = h_t - \theta s_t \mid h_t (1 - s_t)
+        v_t = h_t - \theta s_t \mid h_t (1 - s_t) \mid h_t
+
+    and ``reset_timing="delayed"`` is snnTorch's ``Leaky`` (see :class:`LIF`).
 
     The forward pass resolves chunks of ``chunk`` steps by speculate-and-restart
-    rounds (one round per spike of the busiest neuron in the chunk, plus one) and the
-    backward pass is a reverse linear scan; see
-    :mod:`mlx_snn.functional.parallel_lif`. Spikes equal :class:`LIF`'s except
-    where fp32 rounding differs on an exact threshold tie. It pays off for few
-    neurons and long sequences at moderate firing rates; ``snn.LIF(algorithm="auto")``
-    picks it by shape.
+    rounds (one round per spike of the busiest neuron in the chunk, plus one;
+    ``reset="none"`` needs none: it is one linear scan) and the backward pass is a
+    reverse linear scan; see :mod:`mlx_snn.functional.parallel_lif`. Spikes equal
+    :class:`LIF`'s except where fp32 rounding differs on a near-tie at the
+    threshold. It pays off for few neurons and long sequences at moderate firing
+    rates; ``snn.LIF(algorithm="auto")`` picks it by shape.
 
     Args:
         beta, threshold, reset, surrogate, detach_reset, learn_beta,
@@ -40,8 +41,7 @@ class ParallelLIF(LIF):
         chunk (int): steps resolved per chunk. Default ``64``.
 
     Raises:
-        ValueError: ``reset="none"`` or ``reset_timing="delayed"`` (use :class:`LIF`),
-            and every error of :class:`LIF`.
+        ValueError: ``chunk < 1`` and every error of :class:`LIF`.
     """
 
     def __init__(
