@@ -329,6 +329,44 @@ def test_foreign_nodes_without_closer_match_load_as_nir_layers(nir):
     assert mx.array_equal(pooled(mx.ones((1, 1, 4, 4, 1))), mx.full((1, 1, 2, 2, 1), 4.0))
 
 
+def test_loaded_foreign_graph_exports_again_to_the_same_network(nir, tmp_path):
+    rng = np.random.default_rng(5)
+    w = rng.uniform(-0.1, 0.15, (6, 8)).astype(np.float32)
+    nodes = [
+        nir.SumPool2d(kernel_size=np.array([2, 2]), stride=np.array([2, 2]),
+                      padding=np.array([0, 0])),
+        nir.Flatten(input_type=None, start_dim=0, end_dim=-1),
+        nir.Scale(np.linspace(0.5, 2.0, 8)),
+        nir.LI(tau=np.full(8, 4.0), r=np.full(8, 4.0), v_leak=np.zeros(8)),
+        nir.Affine(weight=w, bias=np.zeros(6, np.float32)),
+        nir.LIF(tau=np.full(6, 5.0), r=np.full(6, 2.0), v_leak=np.zeros(6),
+                v_threshold=np.full(6, 0.3), v_reset=np.zeros(6)),
+        nir.Threshold(np.full(6, 0.5)),
+    ]  # fmt: skip
+    net = snn.nir.load(_graph(nir, nodes, [2, 4, 4]), dt=1.0)
+    kinds = [type(m).__name__ for m in net.layers]
+    assert kinds == ["SeqToBatch", "Flatten", "Scale", "LeakyIntegrator", "Linear", "Scale",
+                     "LIF", "Threshold"]  # fmt: skip
+    x = mx.array(rng.uniform(0, 1, (20, 3, 4, 4, 2)).astype(np.float32))
+    again = _through_file(nir, snn.nir.export(net, x), tmp_path)
+    assert [type(m).__name__ for m in again.layers] == kinds
+    assert mx.array_equal(again(x), net(x))
+    assert 0.02 < _rate(net(x)) < 0.9
+
+
+@pytest.mark.slow
+def test_dvs_gesture_net_round_trip_restores_voting_and_detached_reset(nir):
+    net = snn.models.dvs_gesture_net()
+    x = _spikes(np.random.default_rng(6), (2, 1, 64, 64, 2), p=0.3)
+    loaded = snn.nir.load(snn.nir.export(net, x))
+    assert isinstance(loaded.layers[-1], snn.VotingLayer) and loaded.layers[-1].voters == 10
+    lifs = [m for m in loaded.layers if isinstance(m, snn.LIF)]
+    assert len(lifs) == 7 and all(m.detach_reset and m.beta == 0.5 for m in lifs)
+    assert all(m.surrogate == snn.surrogate.atan(2.0) for m in lifs)
+    net.eval()
+    assert mx.array_equal(net(x), loaded(x))
+
+
 # -- what raises ---------------------------------------------------------------------------------
 @pytest.mark.parametrize("mode", [("tac", 2), ("tactp", 2)])
 def test_tac_models_raise_naming_the_module(nir, mode):
