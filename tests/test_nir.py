@@ -397,6 +397,9 @@ def test_arrangements_nir_cannot_express_raise(nir):
         snn.nir.export(nn.Sequential(conv, snn.SeqToBatch(nn.MaxPool2d(2))), x)
     with pytest.raises(ValueError, match=r"BatchNorm.*not a Conv2d or Linear"):
         snn.nir.export(nn.Sequential(conv, snn.LIF(), snn.SeqToBatch(nn.BatchNorm(2))), x)
+    oblong = snn.SeqToBatch(nn.Conv2d(2, 2, (3, 1)))
+    with pytest.raises(ValueError, match=r"layers\.0\.module \(Conv2d\).*non-square"):
+        snn.nir.export(nn.Sequential(oblong, snn.LIF()), x)
     mixed = snn.LIF(beta=mx.array([1.0, 0.5]))
     with pytest.raises(ValueError, match="beta is 1 for some neurons"):
         snn.nir.export(nn.Sequential(conv, mixed), x)

@@ -13,8 +13,8 @@ channels-last images. ``import mlx_snn`` works without the ``nir`` package; call
 ``tau = dt / (1 - beta)``, ``r = tau / dt`` (input gain ``r*dt/tau = 1``),
 ``v_leak = 0``, ``v_reset = 0``; load computes ``beta = 1 - dt/tau`` and, where
 the gain ``r*dt/tau`` is not 1 (within 1e-6), puts a :class:`~mlx_snn.nir.layers.Scale`
-in front of the neuron. snnTorch and Norse use the same convention (snnTorch with
-``dt = 1e-4``), so graphs from them load with that ``dt``.
+in front of the neuron. snnTorch's exporter and importer use the same convention
+with ``dt = 1e-4``, so its graphs load with that ``dt``.
 
 **Reset.** NIR's LIF/IF reset to ``v_reset`` ("zero" reset); it has no subtract
 reset, no "no reset" LIF, and no notion of reset timing (in continuous time they
@@ -29,32 +29,40 @@ written as ``LI`` + ``Threshold``, which says exactly that in NIR's own nodes.
 means (snnTorch's ``Leaky`` is ``reset_timing="delayed"``); without them and
 without metadata, a LIF resets to zero, immediately.
 
-=====================================  =================================================
-mlx-snn (``[T, B, ...]``, channels last)  NIR node (per step, channels first)
-=====================================  =================================================
-``nn.Linear``                          ``Affine`` (``Linear`` without bias)
-``nn.Conv2d`` (in ``SeqToBatch``)       ``Conv2d``: weight ``(O, kH, kW, I)`` <-> ``(O, I, kH, kW)``
-``nn.BatchNorm`` after a conv/linear    folded into that ``Conv2d``/``Affine`` (running stats)
-``nn.AvgPool2d``                       ``AvgPool2d``
-``nn.MaxPool2d`` after a spiking layer  ``SumPool2d`` + ``Threshold(0.5)`` (exact on 0/1 spikes)
-flatten (``x.reshape(T, B, -1)``)        ``Flatten``; the next ``Affine``'s columns are
-                                       reordered from channels-last to channels-first
-``snn.LIF`` / ``snn.ParallelLIF``        ``LIF`` (``beta < 1``) or ``IF`` (``beta = 1``)
-``snn.LIF(reset="none")``, ``StateLeaky``  ``LI`` (or ``I``) + ``Threshold``
-``snn.VotingLayer``                    ``Linear`` (averaging matrix, restored on load)
-``nn.Dropout``, ``nn.Identity``          nothing (identity in eval mode)
-:mod:`mlx_snn.nir.layers`              ``Scale``, ``Threshold``, ``SumPool2d``, ``LI``/``I``,
-                                       ``Flatten``
-=====================================  =================================================
+Mapping (mlx-snn on ``[T, B, ...]``, channels last -> NIR node per step, channels first):
+
+- ``nn.Linear`` -> ``Affine`` (``Linear`` when it has no bias).
+- ``nn.Conv2d`` (in :class:`~mlx_snn.SeqToBatch`) -> ``Conv2d``; weight
+  ``(O, kH, kW, I)`` <-> ``(O, I, kH, kW)``, ``input_shape = (H, W)``.
+- ``nn.BatchNorm`` right after a conv or linear layer -> folded into it
+  (running statistics, i.e. eval mode).
+- ``nn.AvgPool2d`` -> ``AvgPool2d``.
+- ``nn.MaxPool2d`` after a spiking layer -> ``SumPool2d`` + ``Threshold(0.5)``,
+  which equals max pooling on 0/1 spikes (metadata marks the pair; load restores
+  ``nn.MaxPool2d``).
+- flattening (``x.reshape(T, B, -1)``) -> ``Flatten``; our flatten is channels
+  last, NIR's channels first, so the columns of the next ``Affine``/``Linear``
+  (and the parameters of neurons in between) are reordered, or a permutation
+  ``Linear`` is appended where the flattened vector is the output.
+- :class:`~mlx_snn.LIF`, :class:`~mlx_snn.ParallelLIF` -> ``LIF`` (``beta < 1``)
+  or ``IF`` (``beta = 1``); with ``reset="none"``, and
+  :class:`~mlx_snn.StateLeaky`, -> ``LI`` (or ``I``) + ``Threshold``.
+- :class:`~mlx_snn.VotingLayer` -> ``Linear`` (averaging matrix; load restores it).
+- ``nn.Dropout``, ``nn.Identity`` -> nothing (identities in eval mode).
+- :mod:`mlx_snn.nir.layers` (what :func:`load` builds where nothing closer
+  exists) -> ``Scale``, ``Threshold``, ``SumPool2d``, ``LI``/``I``, ``Flatten``,
+  ``Linear`` (``Permute``).
 
 Export raises ValueError naming the module for anything else: ``TAC``/``TACTP``
 (they merge time steps; NIR graphs run once per step), ``AMOS``,
 ``TemporalSelectorDecoder``, ``AssociativeLeaky``, recurrent and activation layers,
 max pooling of non-spikes, a BatchNorm that follows no conv/linear, a beta of 1 for
-some neurons of a layer and below 1 for others, and models whose ``__call__`` does
-more than chain layers and flatten. Load raises for NIR nodes without an equivalent
-(``CubaLIF``, ``CubaLI``, ``Delay``, ``Conv1d``, nested graphs), graphs that are not
-one path from input to output, and ``v_leak`` or ``v_reset`` other than 0.
+some neurons of a layer and below 1 for others, conv kernels that are not square
+(the ``nir`` package, 1.0.8, infers their shapes wrongly), and models whose
+``__call__`` does more than chain layers and flatten. Load raises for NIR nodes
+without an equivalent (``CubaLIF``, ``CubaLI``, ``Delay``, ``Conv1d``, nested
+graphs), graphs that are not one path from input to output, and ``v_leak`` or
+``v_reset`` other than 0.
 """
 
 from __future__ import annotations

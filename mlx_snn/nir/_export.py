@@ -270,6 +270,14 @@ class Writer:
                 bias=bias,
                 metadata={} if has_bias else {key("bias"): False},
             )
+            nir_out = tuple(int(d) for d in node.output_type["output"])
+            if nir_out != nir_shape(out_feats):
+                raise ValueError(
+                    f"cannot export {_describe(call.name, m)}: the installed nir package "
+                    f"computes its output shape as {nir_out} instead of "
+                    f"{nir_shape(out_feats)} (nir 1.0.8 reads only the kernel height, so "
+                    "non-square kernels fail its type check)"
+                )
             self.add(call.name, node)
             self.binary = False
         else:
