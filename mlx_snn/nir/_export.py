@@ -111,7 +111,7 @@ def recording(names: dict[int, str], calls: list[Call]):
             finally:
                 depth -= 1
             if depth == 0:
-                name = names.get(id(self), type(self).__name__.lower())
+                name = names.get(id(self)) or type(self).__name__.lower()
                 calls.append(Call(self, name, tuple(x.shape), tuple(y.shape)))
             return y
 
@@ -462,7 +462,7 @@ def export(model: nn.Module, sample_input: mx.array, dt: float = 1.0):
         writer.write(call)
     nodes = writer.finish(tuple(reference.shape[2:]))
     edges = list(itertools.pairwise(nodes))
-    from .. import __version__
+    from .. import __version__  # set after mlx_snn/__init__ has imported this package
 
     metadata = {
         key("version"): __version__,
