@@ -4,7 +4,19 @@ Time-major arrays ``[T, B, ...]``; images channels-last ``[T, B, H, W, C]``.
 Math lives in :mod:`mlx_snn.functional`; modules are thin wrappers.
 """
 
-from . import _runtime, backends, data, encode, functional, loss, models, surrogate, training, viz
+from . import (
+    _runtime,
+    backends,
+    data,
+    encode,
+    functional,
+    loss,
+    models,
+    nir,
+    surrogate,
+    training,
+    viz,
+)
 from .nn import (
     AMOS,
     LIF,
@@ -42,6 +54,7 @@ __all__ = [
     "functional",
     "loss",
     "models",
+    "nir",
     "surrogate",
     "training",
     "viz",
