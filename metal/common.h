@@ -2,8 +2,9 @@
 //
 // Written in Metal's dialect. The CUDA preamble (mlx_snn/kernels/cuda.py) and the
 // CPU test shim (tests/shim/shim.h) define the Metal names used here and in the
-// bodies: address-space qualifiers, METAL_FUNC, metal::abs/exp, the thread
-// attributes and threadgroup_barrier.
+// bodies: METAL_FUNC, metal::abs/exp/max/min, the thread attributes, threadgroup
+// memory and threadgroup_barrier. Bodies write no address-space qualifier (MLX
+// puts those in the Metal signature it generates).
 //
 // Layout shared by all kernels: time-major [T, N] arrays (N = B * features,
 // row-contiguous), one GPU thread per neuron n, element (t, n) at t * N + n, so

@@ -18,10 +18,9 @@ PREAMBLE = r"""
 #ifndef MLX_SNN_CUDA_PREAMBLE
 #define MLX_SNN_CUDA_PREAMBLE
 typedef unsigned int uint;
-// Metal address spaces: CUDA's generic pointers need no qualifier
-#define device
-#define constant
-#define thread
+// Metal's threadgroup memory is CUDA's shared memory. The bodies use no other
+// address-space qualifier (MLX writes those into the Metal signature only), and
+// "device" / "constant" must stay undefined: CUDA's __device__ expands to them.
 #define threadgroup __shared__
 #define METAL_FUNC __device__ __forceinline__
 #define threadgroup_barrier(flags) __syncthreads()
