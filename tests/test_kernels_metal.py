@@ -158,3 +158,16 @@ def test_kernel_entry_points_check_their_options():
     with pytest.raises(ValueError, match="spike_dtype must be"):
         kernels.lif_sequence(x, mx.zeros((2, 3)), 0.9, 1.0, surrogate=surr,
                              spike_dtype=mx.int32, backend="metal")
+
+
+def test_info_lists_the_kernels_and_their_executors():
+    from mlx_snn import cli
+
+    info = cli.info()
+    assert info["kernels"].split(", ") == list(registry.SPECS)
+    status = backends.kernel_status()
+    assert set(status) == {"metal", "cuda"}
+    assert info["kernel executors"] == ", ".join(f"{b}: {s}" for b, s in status.items())
+    if not (backends.metal_device() or backends.cuda_device()):
+        assert info["kernel executors"] == "metal: no device, cuda: no device"
+        assert info["backend for 'auto'"] == "mlx"
