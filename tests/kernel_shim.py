@@ -1,16 +1,15 @@
-"""Fixture helpers: run mlx_snn.kernels on the CPU shim in place of the Metal device."""
+"""Run mlx_snn.kernels on the CPU shim in place of the Metal device (the
+``shim_metal`` fixture in conftest.py)."""
 
 from __future__ import annotations
 
 import mlx.core as mx
-import pytest
 from shim.harness import ShimKernel
 
 from mlx_snn.kernels import registry
 
 
-@pytest.fixture
-def shim_metal(monkeypatch):
+def install(monkeypatch):
     """Make ``backend="metal"`` build :class:`ShimKernel` objects from the registry's
     specs (the same name, input/output names, body and header MLX would get)."""
     monkeypatch.setattr(registry, "device_present", lambda backend: True)

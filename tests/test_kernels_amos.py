@@ -14,7 +14,6 @@ import mlx.core as mx
 import numpy as np
 import pytest
 from conftest import assert_close, to_np
-from kernel_shim import shim_metal  # noqa: F401
 from reference import amos as ref
 
 import mlx_snn as snn
@@ -89,9 +88,14 @@ def test_shim_amos_half_precision(shim_metal, dtype, tol):
 def test_shim_amos_cuda_grid_and_uint8_spikes(shim_metal):
     shim_metal.semantics = "cuda"
     run_case((12, 4, 75), 6)
-    x, th, _ = make((12, 4, 75), 6)
+    x, _, _ = make((12, 4, 75), 6)
     out = kernels.amos(
-        mx.array(x), 2.0, 1.0, snn.surrogate.atan(), mem=False, spike_dtype=mx.uint8,
+        mx.array(x),
+        2.0,
+        1.0,
+        snn.surrogate.atan(),
+        mem=False,
+        spike_dtype=mx.uint8,
         backend="metal",
     )
     assert out[1] is None and out[0].dtype == mx.uint8

@@ -18,7 +18,6 @@ import numpy as np
 import pytest
 import reference as ref
 from conftest import assert_close, to_np
-from kernel_shim import shim_metal  # noqa: F401
 
 import mlx_snn as snn
 from mlx_snn import kernels
@@ -144,7 +143,12 @@ def test_shim_lif_backward_recomputes_membrane_when_not_written(shim_metal):
 
     def loss(x_, mem):
         out = kernels.lif_sequence(
-            x_, mx.zeros((2, 5)), 0.9, 1.0, surrogate=snn.surrogate.atan(), mem=mem,
+            x_,
+            mx.zeros((2, 5)),
+            0.9,
+            1.0,
+            surrogate=snn.surrogate.atan(),
+            mem=mem,
             backend="metal",
         )
         return (out[0] * w).sum() + out[2].sum()

@@ -139,16 +139,17 @@ def test_kernel_entry_points_check_their_options():
     x = mx.zeros((4, 2, 3))
     surr = snn.surrogate.atan()
     with pytest.raises(ValueError, match="reset must be one of"):
-        kernels.lif_sequence(x, mx.zeros((2, 3)), 0.9, 1.0, reset="soft", surrogate=surr,
-                             backend="metal")
+        kernels.lif_sequence(
+            x, mx.zeros((2, 3)), 0.9, 1.0, reset="soft", surrogate=surr, backend="metal"
+        )
     with pytest.raises(ValueError, match="needs detach_reset=True"):
-        kernels.lif_sequence(x, mx.zeros((2, 3)), 0.9, 1.0, reset_timing="delayed",
-                             surrogate=surr, backend="metal")
+        kernels.lif_sequence(
+            x, mx.zeros((2, 3)), 0.9, 1.0, reset_timing="delayed", surrogate=surr, backend="metal"
+        )
     with pytest.raises(ValueError, match="v0 must have shape"):
         kernels.lif_sequence(x, mx.zeros((3, 2)), 0.9, 1.0, surrogate=surr, backend="metal")
     with pytest.raises(ValueError, match="beta of shape"):
-        kernels.lif_sequence(x, mx.zeros((2, 3)), mx.ones(4), 1.0, surrogate=surr,
-                             backend="metal")
+        kernels.lif_sequence(x, mx.zeros((2, 3)), mx.ones(4), 1.0, surrogate=surr, backend="metal")
     with pytest.raises(TypeError, match="x must have a floating dtype"):
         kernels.amos(x.astype(mx.int32), 2.0, 1.0, surr, backend="metal")
     with pytest.raises(ValueError, match="tau must be a number > 1"):
@@ -156,8 +157,9 @@ def test_kernel_entry_points_check_their_options():
     with pytest.raises(ValueError, match="method must be one of"):
         kernels.linear_scan(0.9, x, method="tree", backend="metal")
     with pytest.raises(ValueError, match="spike_dtype must be"):
-        kernels.lif_sequence(x, mx.zeros((2, 3)), 0.9, 1.0, surrogate=surr,
-                             spike_dtype=mx.int32, backend="metal")
+        kernels.lif_sequence(
+            x, mx.zeros((2, 3)), 0.9, 1.0, surrogate=surr, spike_dtype=mx.int32, backend="metal"
+        )
 
 
 def test_info_lists_the_kernels_and_their_executors():

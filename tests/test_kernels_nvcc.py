@@ -38,8 +38,16 @@ def nvcc(text: str) -> None:
         return
     src.write_text(text)
     res = subprocess.run(
-        [NVCC, "-std=c++17", "-ptx", "--gpu-architecture=compute_90", f"-I{INCLUDE}",
-         "-o", str(out), str(src)],
+        [
+            NVCC,
+            "-std=c++17",
+            "-ptx",
+            "--gpu-architecture=compute_90",
+            f"-I{INCLUDE}",
+            "-o",
+            str(out),
+            str(src),
+        ],
         capture_output=True,
         text=True,
     )
@@ -48,14 +56,17 @@ def nvcc(text: str) -> None:
 
 def variants(spec):
     """Template combinations: every non-dtype combination in float32, plus each dtype."""
+
     def domain(t):
         if t.kind == "dtype":
             return ("float32",)
         return t.values if len(t.values) <= 3 else (t.values[0], t.values[-1])
 
     names = [t.name for t in spec.templates]
-    combos = [dict(zip(names, c, strict=True)) for c in itertools.product(
-        *(domain(t) for t in spec.templates))]
+    combos = [
+        dict(zip(names, c, strict=True))
+        for c in itertools.product(*(domain(t) for t in spec.templates))
+    ]
     base = dict(combos[0])
     for t in spec.templates:
         if t.kind == "dtype":
@@ -83,8 +94,13 @@ def test_nvcc_compiles_every_cuda_twin(name):
     for combo in variants(spec):
         infos, outs = arrays(spec, combo)
         prefix, part, _ = codegen.cuda_source(
-            spec.name, spec.input_names, infos, spec.output_names, outs,
-            [(t.name, combo[t.name]) for t in spec.templates], body,
+            spec.name,
+            spec.input_names,
+            infos,
+            spec.output_names,
+            outs,
+            [(t.name, combo[t.name]) for t in spec.templates],
+            body,
         )
         parts.append(part)
     assert len({p.split("(")[0] for p in parts}) == len(parts)  # distinct kernel names

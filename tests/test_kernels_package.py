@@ -28,8 +28,17 @@ def test_wheel_and_sdist_ship_the_kernel_sources(tmp_path):
     pytest.importorskip("setuptools")
     wheel_dir = tmp_path / "wheel"
     res = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
-         "-w", str(wheel_dir), str(ROOT)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-w",
+            str(wheel_dir),
+            str(ROOT),
+        ],
         capture_output=True,
         text=True,
     )
@@ -41,8 +50,7 @@ def test_wheel_and_sdist_ship_the_kernel_sources(tmp_path):
     assert expected <= names, sorted(expected - names)
 
     script = (
-        "import sys; from setuptools import build_meta; "
-        "print(build_meta.build_sdist(sys.argv[1]))"
+        "import sys; from setuptools import build_meta; print(build_meta.build_sdist(sys.argv[1]))"
     )
     res = subprocess.run(
         [sys.executable, "-c", script, str(tmp_path / "sdist")],

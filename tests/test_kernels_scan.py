@@ -13,7 +13,6 @@ import numpy as np
 import pytest
 import reference as ref
 from conftest import assert_close, to_np
-from kernel_shim import shim_metal  # noqa: F401
 
 from mlx_snn.kernels import registry
 from mlx_snn.kernels import scan as kscan

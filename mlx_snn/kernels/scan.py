@@ -48,7 +48,7 @@ def _scan_fn(backend, method, reverse):
 
     @scan.vjp
     def scan_vjp(primals, cotangent, output):
-        a, b, h0 = primals
+        a, _, h0 = primals
         h = output
         # the gradient is the transposed scan in the opposite direction
         g_b = _scan(backend, method, not reverse, True, a, cotangent, mx.zeros_like(h0))
@@ -126,4 +126,3 @@ def linear_scan(
         method = choose_method(N, T)
     h = _scan_fn(backend, method, bool(reverse))(a2, b.reshape(T, N), h02)
     return h.reshape(b.shape)
-

@@ -21,8 +21,7 @@ DERIVATIVES: dict[type, str] = {
         "const float d = 1.0f + slope * metal::abs(x);\n  return 1.0f / (d * d);"
     ),
     _surrogate.ATan: (
-        "const float u = 1.5707963267948966f * alpha * x;\n"
-        "  return 0.5f * alpha / (1.0f + u * u);"
+        "const float u = 1.5707963267948966f * alpha * x;\n  return 0.5f * alpha / (1.0f + u * u);"
     ),
     _surrogate.Sigmoid: (
         "const float e = metal::exp(-slope * metal::abs(x));\n"

@@ -176,11 +176,7 @@ def metal_source(
                     params.append(Param(suffix, n, i))
                     index += 1
     for i, (n, dtype) in enumerate(zip(output_names, output_dtypes, strict=True)):
-        end = (
-            ",\n"
-            if index < len(inputs) + len(output_names) - 1 or attributes
-            else ") {\n"
-        )
+        end = ",\n" if index < len(inputs) + len(output_names) - 1 or attributes else ") {\n"
         lines.append(f"  device {METAL_TYPES[dtype]}* {n} [[buffer({index})]]{end}")
         params.append(Param("output", n, i))
         index += 1

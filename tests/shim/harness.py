@@ -96,9 +96,11 @@ def _driver(kernel_name, params, template_args, inputs, output_dtypes, barrier: 
             args.append(ATTRIBUTE_ARGS[p.name])
     call = kernel_name
     if template_args:
-        call += "<" + ", ".join(
-            codegen._template_value(v, codegen.METAL_TYPES) for _, v in template_args
-        ) + ">"
+        call += (
+            "<"
+            + ", ".join(codegen._template_value(v, codegen.METAL_TYPES) for _, v in template_args)
+            + ">"
+        )
     return f"""
 namespace {{
 struct ShimCtx {{
