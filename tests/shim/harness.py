@@ -31,7 +31,7 @@ from . import codegen
 SHIM_DIR = Path(__file__).resolve().parent
 CACHE_DIR = Path(tempfile.mkdtemp(prefix="mlx_snn_shim_"))
 CXX = shutil.which("g++")
-CXX_FLAGS = ["-std=c++20", "-O1", "-shared", "-fPIC", "-pthread", "-Wno-attributes"]
+CXX_FLAGS = ["-std=c++20", "-O1", "-fPIC", "-pthread", "-Wno-attributes"]
 
 MX_NAMES = {
     mx.float32: "float32",
@@ -152,17 +152,31 @@ extern "C" void shim_run(void** bufs, const int* const* shapes, const int64_t* c
 """
 
 
+def _include_dir() -> Path:
+    """A copy of shim.h with its precompiled header (parsing <barrier>, <thread> and
+    <cmath> is most of a build; the PCH cuts each build about threefold)."""
+    header = CACHE_DIR / "shim.h"
+    if not header.exists():
+        shutil.copy(SHIM_DIR / "shim.h", header)
+        subprocess.run(
+            [CXX, *CXX_FLAGS, "-x", "c++-header", str(header), "-o", f"{header}.gch"],
+            capture_output=True,
+        )
+    return CACHE_DIR
+
+
 def build(text: str) -> ctypes.CDLL:
     """Compile a C++ translation unit into a shared library (cached by content)."""
     if CXX is None:
         raise RuntimeError("g++ is not installed: the kernel shim tests need it")
+    include = _include_dir()
     key = hashlib.sha1(text.encode()).hexdigest()[:20]
     so = CACHE_DIR / f"k{key}.so"
     if not so.exists():
         src = CACHE_DIR / f"k{key}.cpp"
         src.write_text(text)
         res = subprocess.run(
-            [CXX, *CXX_FLAGS, f"-I{SHIM_DIR}", "-o", str(so), str(src)],
+            [CXX, *CXX_FLAGS, "-shared", f"-I{include}", "-o", str(so), str(src)],
             capture_output=True,
             text=True,
         )
