@@ -52,7 +52,7 @@ def test_shim_linear_scan_lanes(shim_metal, T, reverse, per_step):
 @pytest.mark.parametrize("reverse", [False, True])
 @pytest.mark.parametrize("T", [37, 4096])
 def test_shim_linear_scan_chunked(shim_metal, T, reverse, per_step):
-    # 2 x 3 = 6 lanes: a partial group of 8 lanes, chunks of 16 and 32 steps
+    # 2 x 3 = 6 lanes: a partial group of 8 lanes, chunks of 10 and 64 steps
     run_case(T, 3, per_step, reverse, "chunked", seed=T + 1)
 
 
@@ -68,9 +68,14 @@ def test_shim_linear_scan_half_precision(shim_metal, method, dtype, tol):
     run_case(300, 5, True, False, method, seed=4, dtype=dtype, tol=(tol, tol))
 
 
+def test_linear_scan_entry_point_checks_the_time_axis_of_a():
+    with pytest.raises(ValueError, match="time axis must have length 1 or 5"):
+        kscan.linear_scan(mx.ones((3, 2, 4)), mx.zeros((5, 2, 4)), backend="metal")
+
+
 def test_chunked_plan_fills_a_threadgroup_with_chunks_of_at_least_8_steps():
     assert registry.chunked_plan(1, 4096) == (1, 512)
-    assert registry.chunked_plan(6, 4096) == (8, 128)
+    assert registry.chunked_plan(6, 4096) == (8, 64)
     assert registry.chunked_plan(100, 100) == (32, 8)
     assert registry.chunked_plan(3, 5) == (4, 1)
     assert kscan.choose_method(6, 4096) == "chunked"

@@ -40,6 +40,9 @@ EXECUTORS = ("metal", "cuda")
 
 # threads per threadgroup for the one-thread-per-neuron kernels
 BLOCK = 256
+# largest threadgroup of the chunked scan: below the 1024 both APIs allow, since a
+# Metal pipeline may offer fewer threads per threadgroup than the device maximum
+MAX_CHUNKED_GROUP = 512
 
 
 @dataclass(frozen=True)
@@ -68,11 +71,11 @@ def per_neuron_grid(n: int, steps: int, templates: dict):
 
 
 def chunked_plan(n: int, steps: int) -> tuple[int, int]:
-    """Lanes per threadgroup ``LW`` and chunks ``C`` (``LW * C <= 1024``, chunks of
-    at least 8 steps) for :file:`linear_scan_chunked.metal`."""
+    """Lanes per threadgroup ``LW`` and chunks ``C`` for :file:`linear_scan_chunked.metal`:
+    ``LW * C <= MAX_CHUNKED_GROUP`` threads, chunks of at least 8 steps."""
     lw = min(32, 1 << max(0, math.ceil(math.log2(max(n, 1)))))
     c = 1
-    while c * 2 * lw <= 1024 and c * 2 * 8 <= steps:
+    while c * 2 * lw <= MAX_CHUNKED_GROUP and c * 2 * 8 <= steps:
         c *= 2
     return lw, c
 

@@ -109,6 +109,11 @@ def linear_scan(
     h0_in = mx.zeros((), b.dtype) if h0 is None else h0
     h0_in = h0_in if isinstance(h0_in, mx.array) else mx.array(float(h0_in), dtype=b.dtype)
     check_float_array("h0", h0_in)
+    if a_in.ndim == b.ndim and a_in.shape[0] not in (1, T):
+        raise ValueError(
+            f"a has shape {tuple(a_in.shape)}: its time axis must have length 1 or {T} "
+            f"to match b of shape {tuple(b.shape)}"
+        )
     per_step = a_in.ndim == b.ndim and a_in.shape[0] == T and T > 1
     try:
         if per_step:
