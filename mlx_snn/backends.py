@@ -24,9 +24,22 @@ def cuda_device() -> bool:
     return bool(getattr(mx, "cuda", None) is not None and mx.cuda.is_available())
 
 
+def kernel_status() -> dict[str, str]:
+    """Each kernel executor (``"metal"``, ``"cuda"``) and whether it can run here."""
+    from .kernels import registry
+
+    shipped = bool(registry.SPECS) and set(registry.SPECS) <= {
+        f.removesuffix(".metal") for f in registry.source_files()
+    }
+    return {
+        b: "ready" if registry.device_present(b) and shipped else "no device"
+        for b in registry.EXECUTORS
+    }
+
+
 def kernel_backends() -> tuple[str, ...]:
-    """Custom-kernel backends usable here (empty until kernels ship for a device)."""
-    return ()
+    """Custom-kernel backends usable here: the device is present and the kernels ship."""
+    return tuple(b for b, state in kernel_status().items() if state == "ready")
 
 
 def available() -> tuple[str, ...]:

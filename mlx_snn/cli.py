@@ -17,6 +17,7 @@ def info() -> dict[str, str]:
     import mlx_snn
 
     from . import _runtime, backends
+    from .kernels import registry
 
     try:
         from importlib.metadata import version
@@ -37,6 +38,8 @@ def info() -> dict[str, str]:
         "backends": ", ".join(("auto", *backends.available())),
         "backend for 'auto'": backends.resolve("auto"),
         "custom kernels": ", ".join(kernels) if kernels else "none (pure-MLX path)",
+        "kernels": ", ".join(registry.SPECS),
+        "kernel executors": ", ".join(f"{b}: {s}" for b, s in backends.kernel_status().items()),
         "cpu buffer cache": (
             "raised by mlx_snn (MLX_SNN_KEEP_CACHE_LIMIT=1 to keep MLX's 32 MiB)"
             if _runtime.cache_limit_raised

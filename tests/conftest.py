@@ -41,3 +41,11 @@ def mnist_dir() -> Path:
             "set MLX_SNN_SHARED_MNIST to its folder to run this test"
         )
     return SHARED_MNIST
+
+
+@pytest.fixture
+def shim_metal(monkeypatch):
+    """mlx_snn.kernels with backend="metal" run on the CPU shim (tests/kernel_shim.py)."""
+    from kernel_shim import install
+
+    yield from install(monkeypatch)
