@@ -3,10 +3,10 @@
 from .amos import METHODS as AMOS_METHODS
 from .amos import AMOSSequence, FirstSpike, Selection, amos, first_spike, temporal_selector
 from .associative import associative_scan, associative_scan_log
-from .leaky import state_leaky
 from .lif import RESETS, TIMINGS, LIFSequence, lif_sequence, lif_step
 from .parallel_lif import parallel_lif_sequence
 from .scan import linear_scan
+from .state_leaky import state_leaky
 from .tac import tac_aggregate, tac_group_weights, tac_weight_sums
 
 __all__ = [

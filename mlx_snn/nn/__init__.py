@@ -4,7 +4,8 @@ from .amos import AMOS, AMOSOutput, TemporalSelectorDecoder
 from .associative import AssociativeLeaky
 from .layers import SeqToBatch, VotingLayer
 from .lif import LIF, LIFOutput
-from .parallel import ParallelLIF, StateLeaky
+from .parallel_lif import ParallelLIF
+from .state_leaky import StateLeaky
 from .tac import TAC, TACTP
 
 __all__ = [
