@@ -5,7 +5,9 @@ from __future__ import annotations
 import mlx.core as mx
 
 from ._checks import check_float_array, check_int
-from .functional.amos import _check_tau, _check_threshold, _first_spike
+from ._params import check_tau as _check_tau
+from ._params import check_threshold as _check_threshold
+from .functional.amos import first_spike as _first_spike
 
 __all__ = ["latency", "rate", "ttfs"]
 

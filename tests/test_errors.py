@@ -22,13 +22,13 @@ X = mx.ones((4, 2, 3))
         ),
         ({"surrogate": "relu"}, r"surrogate must be one of .*got 'relu'"),
         ({"backend": "tpu"}, r"backend must be one of 'auto', 'mlx', 'metal', 'cuda'; got 'tpu'"),
-        ({"threshold": 0.0}, r"threshold must be > 0; got 0.0"),
-        ({"threshold": -1.0}, r"threshold must be > 0; got -1.0"),
+        ({"threshold": 0.0}, r"threshold must be > 0 and finite; got 0.0"),
+        ({"threshold": -1.0}, r"threshold must be > 0 and finite; got -1.0"),
         ({"threshold": [1.0, -0.5]}, r"threshold must be > 0"),
         ({"beta": 1.5}, r"beta must lie in \[0, 1\]; got 1.5"),
         ({"beta": -0.1}, r"beta must lie in \[0, 1\]; got -0.1"),
         ({"beta": [0.5, 1.2]}, r"beta must lie in \[0, 1\]"),
-        ({"beta": float("nan")}, r"beta must be finite"),
+        ({"beta": float("nan")}, r"beta must lie in \[0, 1\]; got nan"),
         (
             {"reset_timing": "delayed", "detach_reset": False},
             r"detach_reset=False is not supported",
@@ -86,16 +86,28 @@ def test_numpy_input_raises_type_error():
         snn.LIF()(np.ones((3, 2, 2), np.float32))
 
 
-def test_state_with_wrong_shape_raises():
-    with pytest.raises(ValueError, match=r"v0 has shape \(2, 4\), expected \(2, 3\)"):
+def test_state_errors_name_the_argument_the_caller_wrote():
+    with pytest.raises(ValueError, match=r"state has shape \(2, 4\), expected \(2, 3\)"):
         snn.LIF()(X, state=mx.zeros((2, 4)))
-    with pytest.raises(ValueError, match=r"v has shape \(3,\), expected \(2, 3\)"):
+    with pytest.raises(ValueError, match=r"v_prev has shape \(3,\), expected \(2, 3\)"):
         snn.LIF().step(X[0], mx.zeros((3,)))
+    with pytest.raises(ValueError, match=r"state has shape \(3,\), expected \(2, 3\)"):
+        snn.StateLeaky()(X, state=mx.zeros((3,)))
+    with pytest.raises(ValueError, match=r"state has shape \(3,\), expected \(2, 3\)"):
+        snn.ParallelLIF()(X, state=mx.zeros((3,)))
+    with pytest.raises(ValueError, match=r"v0 has shape \(3,\), expected \(2, 3\)"):
+        lif_sequence(X, v0=mx.zeros((3,)))
+    with pytest.raises(ValueError, match=r"h0 has shape \(3,\), expected \(2, 3\)"):
+        snn.functional.state_leaky(X, h0=mx.zeros((3,)))
+    with pytest.raises(ValueError, match=r"v has shape \(3,\), expected \(2, 3\)"):
+        lif_step(X[0], mx.zeros((3,)))
 
 
 def test_state_with_integer_dtype_raises():
-    with pytest.raises(TypeError, match="v0 must have a floating dtype"):
+    with pytest.raises(TypeError, match="state must have a floating dtype"):
         snn.LIF()(X, state=mx.zeros((2, 3), dtype=mx.int32))
+    with pytest.raises(TypeError, match="v0 must have a floating dtype"):
+        lif_sequence(X, v0=mx.zeros((2, 3), dtype=mx.int32))
 
 
 def test_per_feature_parameter_that_does_not_broadcast_raises():
@@ -111,7 +123,7 @@ def test_per_feature_parameter_that_does_not_broadcast_raises():
     "kwargs, exc, match",
     [
         ({"beta": 2.0}, ValueError, r"beta must lie in \[0, 1\]"),
-        ({"threshold": 0}, ValueError, r"threshold must be a finite number > 0"),
+        ({"threshold": 0}, ValueError, r"threshold must be > 0 and finite"),
         ({"beta": "x"}, TypeError, "beta must be a float or an mx.array"),
         ({"beta": mx.array([1], dtype=mx.int32)}, TypeError, "beta must have a floating dtype"),
     ],
@@ -139,3 +151,4 @@ def test_seq_to_batch_rejects_non_callables_and_rank_one_input():
         snn.SeqToBatch(3)
     with pytest.raises(ValueError, match="at least 2 dimensions"):
         snn.SeqToBatch(lambda x: x)(mx.ones((4,)))
+

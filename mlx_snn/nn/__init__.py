@@ -7,6 +7,7 @@ from .lif import LIF, LIFOutput
 from .parallel_lif import ParallelLIF
 from .state_leaky import StateLeaky
 from .tac import TAC, TACTP
+from .temporal import TemporalModule
 
 __all__ = [
     "AMOS",
@@ -19,6 +20,7 @@ __all__ = [
     "ParallelLIF",
     "SeqToBatch",
     "StateLeaky",
+    "TemporalModule",
     "TemporalSelectorDecoder",
     "VotingLayer",
 ]

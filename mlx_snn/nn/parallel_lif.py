@@ -47,7 +47,7 @@ class ParallelLIF(LIF):
         beta: float | mx.array = 0.9,
         threshold: float | mx.array = 1.0,
         reset: str = "subtract",
-        surrogate: str | _surrogate.Surrogate = "fast_sigmoid",
+        surrogate: str | _surrogate.Surrogate = _surrogate.DEFAULT,
         detach_reset: bool | None = None,
         learn_beta: bool = False,
         learn_threshold: bool = False,

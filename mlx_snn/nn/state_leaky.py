@@ -3,16 +3,25 @@
 from __future__ import annotations
 
 import mlx.core as mx
-import mlx.nn as nn
 
 from .. import surrogate as _surrogate
+from .._checks import check_bool
+from .._params import (
+    POSITIVE,
+    UNIT,
+    check_module_state,
+    module_param,
+    param_repr,
+    store_param,
+)
 from ..functional.state_leaky import state_leaky
-from .lif import LIFOutput, _param
+from .lif import LIFOutput
+from .temporal import TemporalModule
 
 __all__ = ["StateLeaky"]
 
 
-class StateLeaky(nn.Module):
+class StateLeaky(TemporalModule):
     r"""No-reset leaky integrator with spike read-out, computed by a linear scan.
 
     .. math::
@@ -26,46 +35,38 @@ class StateLeaky(nn.Module):
     Args:
         beta (float or array): decay in ``[0, 1]`` (array: one per feature).
         threshold (float or array): read-out threshold ``> 0``.
-        surrogate (str or Surrogate): backward surrogate. Default ``"fast_sigmoid"``.
+        surrogate (str or Surrogate): backward surrogate. Default
+            :data:`mlx_snn.surrogate.DEFAULT` (``"fast_sigmoid"``).
         learn_beta (bool): train ``beta`` (clipped to ``[0, 1]`` in the forward pass).
 
     Call: ``leaky(x, state=None, return_state=False)`` with ``x [T, B, ...]`` returns
     spikes ``[T, B, ...]``, or ``(spikes, LIFOutput(mem, state))``; ``state [B, ...]``
-    is ``h_{T-1}``, to pass as ``state=`` to continue the sequence.
+    is ``h_{T-1}``, to pass as ``state=`` to continue the sequence. An empty batch
+    gives empty outputs.
     """
 
     def __init__(
         self,
         beta: float | mx.array = 0.9,
         threshold: float | mx.array = 1.0,
-        surrogate: str | _surrogate.Surrogate = "fast_sigmoid",
+        surrogate: str | _surrogate.Surrogate = _surrogate.DEFAULT,
         learn_beta: bool = False,
     ):
         super().__init__()
         self.surrogate = _surrogate.get(surrogate)
-        beta = _param("beta", beta, unit_interval=True)
-        threshold = _param("threshold", threshold, unit_interval=False)
-        self.learn_beta = bool(learn_beta)
-        self.threshold = threshold if isinstance(threshold, float) else mx.array(threshold)
-        if learn_beta or not isinstance(beta, float):
-            self.beta = mx.array(beta, dtype=mx.float32)
-        else:
-            self.beta = beta
-        frozen = [k for k, v in (("beta", not learn_beta), ("threshold", True)) if v]
-        frozen = [k for k in frozen if isinstance(getattr(self, k), mx.array)]
-        if frozen:
-            self.freeze(keys=frozen, strict=True)
+        self.learn_beta = check_bool("learn_beta", learn_beta)
+        store_param(self, "beta", module_param("beta", beta, UNIT), learn_beta)
+        store_param(self, "threshold", module_param("threshold", threshold, POSITIVE), False)
 
     def _extra_repr(self):
-        def show(v):
-            return f"{v}" if isinstance(v, float) else f"array{tuple(v.shape)}"
-
         return (
-            f"beta={show(self.beta)}, threshold={show(self.threshold)}, "
+            f"beta={param_repr(self.beta)}, threshold={param_repr(self.threshold)}, "
             f"surrogate={self.surrogate}, learn_beta={self.learn_beta}"
         )
 
     def __call__(self, x: mx.array, state: mx.array | None = None, return_state: bool = False):
+        check_bool("return_state", return_state)
+        check_module_state(x, state)
         beta = mx.clip(self.beta, 0.0, 1.0) if self.learn_beta else self.beta
         out = state_leaky(x, beta, self.threshold, self.surrogate, state)
         if return_state:
