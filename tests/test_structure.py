@@ -2,7 +2,8 @@
 
 - every public module class either acts over time (a ``TemporalModule``, which TAC and
   TAC-TP reject) or is a per-frame layer TAC accepts: a new neuron cannot be forgotten;
-- every public signature with a ``surrogate`` defaults to the named constant;
+- every public signature with a ``surrogate`` defaults to the named constant, and every
+  ``backend=`` says where the kernel backends are available;
 - no module of the library imports another module's private names, puts the source
   checkout on ``sys.path`` or imports ``bench``.
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 import ast
 import importlib.util
 import inspect
+import re
 from pathlib import Path
 
 import mlx.nn as nn
@@ -180,3 +182,25 @@ def test_the_library_never_reaches_into_the_checkout():
                 names = []
             assert not any(n == "bench" or n.startswith("bench.") for n in names), path
         assert "sys.path" not in path.read_text(), f"{path} touches sys.path"
+
+
+def test_every_backend_argument_says_where_kernels_are_available():
+    documented = 0
+    for exporter in EXPORTERS:
+        for name in getattr(exporter, "__all__", ()):
+            obj = getattr(exporter, name)
+            target = obj.__init__ if inspect.isclass(obj) else obj
+            try:
+                params = inspect.signature(target).parameters
+            except (TypeError, ValueError):
+                continue
+            if "backend" not in params:
+                continue
+            doc = " ".join((obj.__doc__ or "").split())
+            own = "only where that device and" in doc and "mlx-snn info" in doc
+            refers = re.search(r"backend[^.]*: as in :(class|func):", doc) is not None
+            assert own or refers, (
+                f"{exporter.__name__}.{name}: backend= availability not documented"
+            )
+            documented += own
+    assert documented >= 3
