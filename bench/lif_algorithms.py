@@ -6,17 +6,18 @@ Input x = 0.5 * N(0, 1) + 0.1 on [T, 1, width] (firing rate about 0.1, beta 0.9;
 subtract reset with immediate timing unless ``--reset``/``--timing`` say
 otherwise). Rows: the loop (``algorithm="loop"``), the parallel path
 (``algorithm="parallel"``, chunk 64) and, for reference with immediate timing,
-the loop forward with the reverse-scan backward (internal ``_hybrid_fn``). Times
-are the min over reps (the machine is shared; min is the least noisy), in ms,
-measured in one process. Prints the table, the loop/parallel ratios and what
-``choose_algorithm`` picks; each record also holds the parallel forward's work
-counters (settle checks, resumes). Writes
+the loop forward with the reverse-scan backward (``hybrid_fn`` below, built
+from the library's internals). Times are the min over reps (the machine is
+shared; min is the least noisy), in ms, measured in one process. Prints the
+table, the loop/parallel ratios and what ``choose_algorithm`` picks; each record
+also holds the parallel forward's work counters (settle checks, resumes). Writes
 bench/results/lif_algorithms[-<reset>-<timing>]-cpu-<host>.json (or under --out).
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 from pathlib import Path
 
@@ -27,14 +28,32 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import mlx_snn as snn
 from bench.harness import markdown_table, save, time_fn
 from mlx_snn.functional import parallel_lif as pl
+from mlx_snn.functional.lif_backward import backward_immediate
+from mlx_snn.functional.lif_forward import loop_forward
 
 TS = [64, 256, 1024, 4096]
 WIDTHS = [16, 64, 256, 1024, 4096, 16384, 65536]
 MAX_ELEMENTS = 1 << 22
 
 
+@functools.cache
+def hybrid_fn(reset, surrogate, detach, need_beta, need_thr):
+    """Step-loop forward (``functional.lif_forward``) with the parallel reverse-scan backward."""
+    cfg = (reset, surrogate, detach, need_beta, need_thr)
+
+    @mx.custom_function
+    def lif(x, v0, beta, threshold):
+        return loop_forward(reset, "immediate", x, v0, beta, threshold)
+
+    @lif.vjp
+    def lif_vjp(primals, cotangents, outputs):
+        return backward_immediate(cfg, primals, cotangents, outputs, solve=pl._scan_recurrence)
+
+    return lif
+
+
 def hybrid(reset):
-    fn = pl._hybrid_fn(reset, snn.surrogate.get("fast_sigmoid"), False, False, False)
+    fn = hybrid_fn(reset, snn.surrogate.get("fast_sigmoid"), False, False, False)
 
     def run(x):
         return fn(x, mx.zeros(x.shape[1:]), mx.array(0.9), mx.array(1.0))[0]

@@ -65,3 +65,24 @@ def check_broadcastable_to_features(
             f"{name} of shape {tuple(shape)} does not broadcast to the feature "
             f"shape {tuple(feature_shape)} (the input's trailing dimensions after [T, B])"
         )
+
+
+def check_bool(name: str, value: object) -> bool:
+    """Return ``value`` if it is a ``bool``; anything else (``"no"``, ``1``, ``None``) is a
+    ``TypeError``, so a flag can never be read as true by accident."""
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be True or False; got {type(value).__name__} {value!r}")
+    return value
+
+
+def check_optional_bool(name: str, value: object) -> bool | None:
+    """:func:`check_bool` that also accepts ``None`` (for "decide from the other arguments")."""
+    return None if value is None else check_bool(name, value)
+
+
+def check_sequence(name: str, x: object) -> mx.array:
+    """A floating ``[T, B, ...]`` array with ``T >= 1`` (``B`` and the features may be 0)."""
+    check_float_array(name, x, min_ndim=2)
+    if x.shape[0] < 1:
+        raise ValueError(f"{name} must have at least one time step; got shape {tuple(x.shape)}")
+    return x

@@ -2,7 +2,12 @@
 
 ``"mlx"`` (pure MLX ops) runs everywhere. ``"metal"`` and ``"cuda"`` name the
 custom-kernel paths; they are listed as available only where both the device
-and the kernels for it are present. ``"auto"`` picks the best available one.
+and the kernels for it are present (in this build no kernels ship, so nowhere:
+``"auto"`` resolves to ``"mlx"`` and ``"metal"``/``"cuda"`` raise a ``ValueError``
+that lists what is available). ``"auto"`` picks the best available one.
+:func:`mlx_snn.functional.lif_sequence` and :func:`mlx_snn.functional.linear_scan`
+call :func:`resolve` once per call, at the marked place where a kernel path
+plugs in.
 """
 
 from __future__ import annotations

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 import platform
+import subprocess
 import sys
 from pathlib import Path
 
@@ -48,6 +48,15 @@ def info() -> dict[str, str]:
     }
 
 
+BENCH_HELP = (
+    "Run the benchmark suite against snnTorch, SpikingJelly and mlx-snn 0.5.0. The "
+    "benchmarks are not installed with the package: this needs a source checkout with "
+    "the bench extra (clone the repository, then pip install -e '.[bench]'), and runs "
+    "'python -m bench [options]' in a subprocess from the checkout's root (which you "
+    "can also run yourself)."
+)
+
+
 def find_bench_dir(cwd: Path | None = None) -> Path:
     """The source checkout's ``bench/`` folder (next to the package source, else in the cwd).
 
@@ -55,18 +64,18 @@ def find_bench_dir(cwd: Path | None = None) -> Path:
     """
     candidates = [Path(__file__).resolve().parents[1] / "bench", Path(cwd or Path.cwd()) / "bench"]
     for path in candidates:
-        if (path / "suite.py").is_file():
+        if (path / "__main__.py").is_file():
             return path
     looked = ", ".join(str(p) for p in candidates)
     raise FileNotFoundError(
         "mlx-snn bench needs a source checkout (the benchmarks are not installed with the "
-        f"package): no bench/suite.py in {looked}. Clone the repository, pip install -e "
-        "'.[bench]', and run mlx-snn bench from its root."
+        f"package): no bench/__main__.py in {looked}. Clone the repository, pip install -e "
+        "'.[bench]', and run mlx-snn bench (or python -m bench) from its root."
     )
 
 
 def bench_argv(args: argparse.Namespace) -> list[str]:
-    """The ``bench`` subcommand's options as arguments for ``bench/suite.py``."""
+    """The ``bench`` subcommand's options as arguments for ``python -m bench``."""
     argv = ["--quick"] if args.quick else []
     if args.only:
         argv += ["--only", *args.only]
@@ -81,25 +90,31 @@ def bench_argv(args: argparse.Namespace) -> list[str]:
     return argv
 
 
+def bench_command(args: argparse.Namespace) -> list[str]:
+    """The command ``mlx-snn bench`` runs from the checkout's root."""
+    if args.peers_only:
+        return [sys.executable, "-m", "bench.peers", "install" if args.install_peers else "status"]
+    return [sys.executable, "-m", "bench", *bench_argv(args)]
+
+
 def run_bench(args: argparse.Namespace) -> int:
+    """Run the suite of the source checkout in a subprocess (the library never imports it)."""
     try:
         bench_dir = find_bench_dir()
     except FileNotFoundError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    root = str(bench_dir.parent)
-    if root not in sys.path:
-        sys.path.insert(0, root)
-    if args.peers_only:
-        peers = importlib.import_module("bench.peers")
-        return peers.main(["install" if args.install_peers else "status"])
-    suite = importlib.import_module("bench.suite")
-    return suite.main(bench_argv(args), prog="mlx-snn bench")
+    out = args.out
+    if out is not None and not out.is_absolute():  # relative to where the user is
+        args = argparse.Namespace(**{**vars(args), "out": Path.cwd() / out})
+    return subprocess.call(bench_command(args), cwd=bench_dir.parent)
 
 
 def add_bench_parser(sub) -> argparse.ArgumentParser:
     bench = sub.add_parser(
-        "bench", help="benchmark suite vs snnTorch, SpikingJelly, mlx-snn 0.5.0 (source checkout)"
+        "bench",
+        help="benchmark suite vs snnTorch, SpikingJelly, mlx-snn 0.5.0 (needs a source checkout)",
+        description=BENCH_HELP,
     )
     bench.add_argument("--quick", action="store_true", help="small shapes, few reps")
     bench.add_argument("--only", nargs="+", metavar="NAME", help="run only these workloads")

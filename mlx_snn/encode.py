@@ -13,8 +13,10 @@ from __future__ import annotations
 import mlx.core as mx
 
 from ._checks import check_float_array, check_int, check_positive
+from ._params import check_tau as _check_tau
+from ._params import check_threshold as _check_threshold
 from ._tracing import host_values
-from .functional.amos import _check_tau, _check_threshold, _first_spike
+from .functional.amos import first_spike as _first_spike
 
 __all__ = ["latency", "rate", "ttfs"]
 

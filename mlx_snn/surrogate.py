@@ -16,7 +16,9 @@ name                derivative :math:`\sigma'(x)`
 
 Each surrogate is a small frozen dataclass; calling it applies an
 ``mx.custom_function``, so it composes with ``mx.grad``, ``mx.value_and_grad``,
-``mx.compile`` and ``mx.vmap``. Neurons also accept the names above.
+``mx.compile`` and ``mx.vmap``. Neurons also accept the names above; they
+default to :data:`DEFAULT` (``"fast_sigmoid"``), AMOS to :data:`AMOS_DEFAULT`
+(``"atan"``).
 Write a new surrogate by subclassing :class:`Surrogate` and implementing
 :meth:`Surrogate.derivative`.
 """
@@ -31,6 +33,8 @@ import mlx.core as mx
 from ._checks import check_positive
 
 __all__ = [
+    "AMOS_DEFAULT",
+    "DEFAULT",
     "NAMES",
     "ATan",
     "FastSigmoid",
@@ -195,6 +199,11 @@ NAMES = {
     "triangle": triangle,
     "straight_through": straight_through,
 }
+
+#: The surrogate of every neuron and function that takes one, unless said otherwise.
+DEFAULT = "fast_sigmoid"
+#: AMOS neurons default to the arctangent surrogate of the PTTFS setup they come from.
+AMOS_DEFAULT = "atan"
 
 
 def get(surrogate: str | Surrogate) -> Surrogate:

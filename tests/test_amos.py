@@ -214,7 +214,7 @@ def test_compiles_and_runs_in_half_precision():
         ({"tau": 0.5}, ValueError, "tau"),
         ({"tau": float("nan")}, ValueError, "tau"),
         ({"tau": "2"}, TypeError, "tau must be a number"),
-        ({"threshold": 0.0}, ValueError, "threshold must be a finite number > 0"),
+        ({"threshold": 0.0}, ValueError, "threshold must be > 0 and finite"),
         ({"threshold": -1.0}, ValueError, "threshold"),
         ({"threshold": mx.array([1.0, -1.0])}, ValueError, "threshold must be > 0"),
         ({"threshold": mx.ones((3,))}, ValueError, "threshold of shape"),

@@ -317,7 +317,7 @@ def test_bad_chunk_and_empty_sequence_raise():
         ({"dim": 0}, ValueError, "dim must be >= 1"),
         ({"key_dim": 2.5}, TypeError, "key_dim must be an int"),
         ({"value_dim": 0}, ValueError, "value_dim must be >= 1"),
-        ({"threshold": -1.0}, ValueError, "threshold must be a finite number > 0"),
+        ({"threshold": -1.0}, ValueError, "threshold must be > 0 and finite"),
         ({"decay_init": 1.0}, ValueError, "decay_init must lie in"),
         ({"decay_init": 0.0}, ValueError, "decay_init must be a finite number > 0"),
         ({"surrogate": "nope"}, ValueError, "surrogate must be one of"),

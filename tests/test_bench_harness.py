@@ -224,8 +224,62 @@ def test_find_bench_dir_in_checkout_and_clear_error(tmp_path, monkeypatch):
     with pytest.raises(FileNotFoundError, match="source checkout"):
         cli.find_bench_dir(cwd=tmp_path)
     (tmp_path / "bench").mkdir()
-    (tmp_path / "bench" / "suite.py").write_text("")
+    (tmp_path / "bench" / "__main__.py").write_text("")
     assert cli.find_bench_dir(cwd=tmp_path) == tmp_path / "bench"
+
+
+def test_cli_bench_runs_python_m_bench_from_the_checkout_root(monkeypatch, tmp_path):
+    calls = []
+    monkeypatch.setattr(cli.subprocess, "call", lambda cmd, cwd: calls.append((cmd, cwd)) or 0)
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["bench", "--quick", "--only", "lif_layer", "--out", "r"]) == 0
+    assert cli.main(["bench", "--peers"]) == 0
+    (cmd, cwd), (peers_cmd, _) = calls
+    assert cwd == ROOT
+    out = str(tmp_path / "r")
+    assert cmd == [sys.executable, "-m", "bench", "--quick", "--only", "lif_layer", "--out", out]
+    assert peers_cmd == [sys.executable, "-m", "bench.peers", "status"]
+
+
+def test_cli_bench_help_says_what_it_needs(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["bench", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "needs a source checkout" in out and "'.[bench]'" in out and "python -m bench" in out
+
+
+def test_python_m_bench_runs_the_suite():
+    import subprocess
+
+    res = subprocess.run(
+        [sys.executable, "-m", "bench", "--help"], cwd=ROOT, capture_output=True, text=True
+    )
+    assert res.returncode == 0 and "usage: python -m bench" in res.stdout
+
+
+@pytest.mark.parametrize("method", ["toeplitz", "matrix"])
+@pytest.mark.parametrize("kind", ["scalar", "feature", "varying"])
+@pytest.mark.parametrize("T", [7, 40, 1024])
+def test_bench_only_scan_methods_match_reference(method, kind, T):
+    """bench/scan_methods.py's block scans (forward) against the float64 loop, 1e-4."""
+    import mlx.core as mx
+    import numpy as np
+    import reference as ref
+    from conftest import assert_close
+
+    from bench import scan_methods
+
+    if method == "toeplitz" and kind == "varying":
+        pytest.skip("toeplitz needs a decay constant over time")
+    rng = np.random.default_rng(T)
+    a = {
+        "scalar": np.float32(0.999),
+        "feature": rng.uniform(0.0, 0.999, size=(4,)).astype(np.float32),
+        "varying": rng.uniform(-1.0, 1.0, size=(T, 3, 4)).astype(np.float32),
+    }[kind]
+    b = rng.normal(size=(T, 3, 4)).astype(np.float32)
+    got = scan_methods.scan(mx.array(a), mx.array(b), method)
+    assert_close(got, ref.linear_scan(a, b), 1e-4, method)
 
 
 def test_cli_bench_without_checkout_exits_2(tmp_path, monkeypatch, capsys):

@@ -17,7 +17,7 @@ import reference as ref
 from conftest import assert_close, to_np
 
 import mlx_snn as snn
-import mlx_snn.functional.lif as lif_module
+import mlx_snn.functional.lif_backward as lif_backward
 from mlx_snn.functional import lif_sequence
 
 MEM_RTOL = 1e-5
@@ -72,6 +72,7 @@ def run_case(x, reset, timing, detach, surrogate, beta, th, v0, rng):
             detach_reset=detach,
             v0=v0_,
             reset_timing=timing,
+            algorithm="loop",  # the step loop's parity (the parallel path: test_parallel_lif.py)
         )
 
     out, vjps = mx.vjp(
@@ -114,13 +115,13 @@ def test_lif_matches_reference_every_mode_and_surrogate(reset, timing, detach, s
 @pytest.mark.parametrize("T", [1, 25, 300])
 def test_fused_reverse_step_matches_reference(monkeypatch, reset, timing, detach, surrogate, T):
     # the fused backward step runs for wide slices only; force it on a small input
-    monkeypatch.setattr(lif_module, "FUSED_MIN_SLICE", 0)
+    monkeypatch.setattr(lif_backward, "FUSED_MIN_SLICE", 0)
     x, rng = make_inputs((T, 3, 16), seed=T + 7)
     run_case(x, reset, timing, detach, surrogate, 0.9, 1.0, None, rng)
 
 
 def test_wide_input_takes_the_fused_backward_and_matches_reference():
-    assert 4 * 16384 >= lif_module.FUSED_MIN_SLICE
+    assert 4 * 16384 >= lif_backward.FUSED_MIN_SLICE
     x, rng = make_inputs((4, 4, 16384), seed=3)
     run_case(x, "subtract", "immediate", False, "atan", 0.9, 1.0, None, rng)
 

@@ -2,8 +2,9 @@
 
 Tolerance (fp32 vs float64): max abs error <= 1e-4 * max(1, max |ref|) for values
 and gradients, no inf/NaN, for T up to 16384 and decays from 1e-4 to 0.9999, for
-every internal method (forced with the private ``_method`` argument), zero and
-negative decays included; a = 0 must give h = b exactly.
+every method (forced with the ``method`` keyword), zero and negative decays
+included; a = 0 must give h = b exactly. The block scans that only the benchmark
+carries (bench/scan_methods.py) are checked in tests/test_bench_harness.py.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ import pytest
 import reference as ref
 from conftest import assert_close, to_np
 
-from mlx_snn.functional import linear_scan
+from mlx_snn.functional import SCAN_METHODS, linear_scan
+from mlx_snn.functional.scan import choose_method
 
 RTOL = 1e-4
 
@@ -105,10 +107,10 @@ def test_integer_inputs_raise_type_error():
 
 
 # ----------------------------------------------------------------------------
-# Every internal method, forced with the private ``_method`` argument
+# Every method, forced with the ``method`` keyword
 # ----------------------------------------------------------------------------
 
-METHODS = ["loop", "toeplitz", "strided", "matrix", "doubling"]
+METHODS = ["loop", "strided", "doubling"]
 
 
 def decay_case(kind, T, rng):
@@ -133,8 +135,6 @@ def decay_case(kind, T, rng):
 @pytest.mark.parametrize("kind", ["scalar", "feature", "varying", "signed"])
 @pytest.mark.parametrize("method", METHODS)
 def test_every_method_matches_reference(method, kind, T):
-    if method == "toeplitz" and kind in ("varying", "signed"):
-        pytest.skip("toeplitz needs a decay constant over time")
     if method == "loop" and T == 16384:
         pytest.skip("the loop is the baseline (tested at T = 16384 by the tests above)")
     rng = np.random.default_rng(T + len(kind))
@@ -144,7 +144,7 @@ def test_every_method_matches_reference(method, kind, T):
     g = rng.normal(size=b.shape).astype(np.float32)
     for reverse in (False, True):
         h, vjps = mx.vjp(
-            lambda a_, b_, h0_, r=reverse: linear_scan(a_, b_, h0_, reverse=r, _method=method),
+            lambda a_, b_, h0_, r=reverse: linear_scan(a_, b_, h0_, reverse=r, method=method),
             [mx.array(a), mx.array(b), mx.array(h0)],
             [mx.array(g)],
         )
@@ -157,8 +157,8 @@ def test_every_method_matches_reference(method, kind, T):
 @pytest.mark.parametrize("method", METHODS)
 def test_zero_decay_is_exact(method):
     b = mx.array(np.random.default_rng(5).normal(size=(300, 2, 5)).astype(np.float32))
-    a = mx.zeros(()) if method == "toeplitz" else mx.zeros((300, 2, 5))
-    np.testing.assert_array_equal(to_np(linear_scan(a, b, _method=method)), to_np(b))
+    a = mx.zeros((300, 2, 5))
+    np.testing.assert_array_equal(to_np(linear_scan(a, b, method=method)), to_np(b))
 
 
 @pytest.mark.parametrize("method", METHODS)
@@ -166,7 +166,7 @@ def test_constant_negative_decay(method):
     rng = np.random.default_rng(6)
     b = rng.normal(size=(2000, 3)).astype(np.float32)
     a = np.array([-1.0, -0.5, -0.999], np.float32)
-    h = linear_scan(mx.array(a), mx.array(b), _method=method)
+    h = linear_scan(mx.array(a), mx.array(b), method=method)
     assert_close(h, ref.linear_scan(a, b), RTOL, "h")
 
 
@@ -176,8 +176,8 @@ def test_auto_matches_every_method(shape):
     b = mx.array(rng.normal(size=shape).astype(np.float32))
     a = mx.array(decays(shape, rng))
     h_auto = to_np(linear_scan(a, b))
-    for method in ("loop", "strided", "matrix", "doubling"):
-        assert_close(linear_scan(a, b, _method=method), h_auto, RTOL, method)
+    for method in METHODS:
+        assert_close(linear_scan(a, b, method=method), h_auto, RTOL, method)
 
 
 def test_grad_and_compile_compose():
@@ -195,8 +195,19 @@ def test_grad_and_compile_compose():
     assert_close(mx.compile(linear_scan)(a, b), to_np(linear_scan(a, b)), 1e-6, "h")
 
 
-def test_bad_method_and_toeplitz_with_varying_decay():
-    with pytest.raises(ValueError, match="_method must be one of"):
-        linear_scan(0.5, mx.ones((4, 2)), _method="fft")
-    with pytest.raises(ValueError, match="'toeplitz' needs a decay constant over time"):
-        linear_scan(mx.ones((4, 2)) * 0.5, mx.ones((4, 2)), _method="toeplitz")
+def test_public_methods_are_the_ones_auto_can_pick():
+    assert SCAN_METHODS == ("auto", *METHODS)
+    picks = {choose_method(T, w) for T in (1, 16, 64, 256, 4096) for w in (1, 16, 256, 16384)}
+    assert picks == set(METHODS)
+
+
+@pytest.mark.parametrize("method", ["fft", "toeplitz", "matrix", None])
+def test_unknown_method_is_rejected(method):
+    with pytest.raises(ValueError, match="method must be one of 'auto', 'loop', 'strided'"):
+        linear_scan(0.5, mx.ones((4, 2)), method=method)
+
+
+@pytest.mark.parametrize("reverse", ["yes", 1, None])
+def test_non_bool_reverse_is_rejected(reverse):
+    with pytest.raises(TypeError, match="reverse must be True or False"):
+        linear_scan(0.5, mx.ones((4, 2)), reverse=reverse)

@@ -1,4 +1,4 @@
-"""StateLeaky / functional.state_leaky against the float64 loop (tests/reference/scan.py).
+"""StateLeaky / functional.state_leaky against the float64 loop (tests/reference/state_leaky.py).
 
 Tolerances (fp32 vs float64): membrane, state and gradients within
 1e-4 * max(1, max |ref|); spikes identical (inputs are checked to keep every
@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import reference as ref
 from conftest import assert_close, to_np
-from reference import scan as ref_scan
+from reference import state_leaky as ref_state_leaky
 
 import mlx_snn as snn
 from mlx_snn.functional import state_leaky
@@ -27,7 +27,7 @@ def inputs(T, shape, seed, beta, th):
     for s in range(seed, seed + 50):
         rng = np.random.default_rng(s)
         x = rng.normal(0.05, 0.5, size=(T, *shape)).astype(np.float32)
-        out = ref_scan.state_leaky_forward(x, beta, th)
+        out = ref_state_leaky.state_leaky_forward(x, beta, th)
         if np.min(np.abs(out["mem"] - th)) > 1e-5:
             return x, rng
     raise AssertionError("no tie-free input found")
@@ -54,11 +54,11 @@ def test_forward_and_gradients_match_reference(T, per_feature):
         [mx.array(x), mx.array(h0), mx.array(beta), mx.array(th)],
         [mx.array(g_s), mx.array(g_m), mx.array(g_v)],
     )
-    exp = ref_scan.state_leaky_forward(x, beta, th, h0)
+    exp = ref_state_leaky.state_leaky_forward(x, beta, th, h0)
     np.testing.assert_array_equal(to_np(out[0]), exp["spikes"])
     assert_close(out[1], exp["mem"], RTOL, "mem")
     assert_close(out[2], exp["state"], RTOL, "state")
-    grads = ref_scan.state_leaky_backward(
+    grads = ref_state_leaky.state_leaky_backward(
         x, g_s, g_m, g_v, beta, th, lambda z: ref.surrogate_derivative("atan", z, alpha=2.0), h0
     )
     for name, got in zip(("x", "h0", "beta", "threshold"), vjps, strict=True):
@@ -83,7 +83,7 @@ def test_module_state_continuation_and_learned_beta():
         return (model(x_) * mx.array(g_s)).sum()
 
     _, grads = nn.value_and_grad(leaky, loss)(leaky, xm)
-    expected = ref_scan.state_leaky_backward(
+    expected = ref_state_leaky.state_leaky_backward(
         x,
         g_s,
         np.zeros_like(x),

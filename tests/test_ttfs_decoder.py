@@ -127,7 +127,7 @@ def test_decoder_fixed_tau_and_errors():
     assert_close(dec.tau, np.full(2, 3.0), 1e-6, "tau")
     with pytest.raises(ValueError, match="tau must be a finite number > 1"):
         snn.TemporalSelectorDecoder(4, 2, tau=1.0)
-    with pytest.raises(ValueError, match="threshold must be a finite number > 0"):
+    with pytest.raises(ValueError, match="threshold must be > 0 and finite"):
         snn.TemporalSelectorDecoder(4, 2, threshold=0.0)
     with pytest.raises(ValueError, match="num_classes must be >= 1"):
         snn.TemporalSelectorDecoder(4, 0)

@@ -3,15 +3,25 @@
 from .amos import METHODS as AMOS_METHODS
 from .amos import AMOSSequence, FirstSpike, Selection, amos, first_spike, temporal_selector
 from .associative import associative_scan, associative_scan_log
-from .leaky import state_leaky
-from .lif import RESETS, TIMINGS, LIFSequence, lif_sequence, lif_step
-from .parallel_lif import parallel_lif_sequence
+from .lif import (
+    ALGORITHMS,
+    RESETS,
+    TIMINGS,
+    LIFSequence,
+    lif_sequence,
+    lif_step,
+    parallel_lif_sequence,
+)
+from .scan import METHODS as SCAN_METHODS
 from .scan import linear_scan
+from .state_leaky import state_leaky
 from .tac import tac_aggregate, tac_group_weights, tac_weight_sums
 
 __all__ = [
+    "ALGORITHMS",
     "AMOS_METHODS",
     "RESETS",
+    "SCAN_METHODS",
     "TIMINGS",
     "AMOSSequence",
     "FirstSpike",

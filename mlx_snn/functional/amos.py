@@ -34,7 +34,8 @@ exists unless :math:`t_f = T-1`; then its term is 0):
     \bar g_t = G_t + \alpha \bar g_{t+1}, \qquad
     \frac{\partial L}{\partial x_t} = \bar g_t / \tau
 
-``method="parallel"`` computes :math:`h` with a stable blocked scan (no
+``method="parallel"`` computes :math:`h` with a stable blocked scan
+(:func:`mlx_snn.functional.scan.decay_scan`; no
 :math:`\alpha^{-t}` factors: the closed form :math:`A\,\mathrm{cumsum}(A^{-1}X)` of
 the paper overflows in fp32 beyond :math:`t \approx 128` for :math:`\tau = 2`),
 finds :math:`t_f` from the fake spikes (see :func:`first_spike`), and differentiates
@@ -50,10 +51,11 @@ import math
 from typing import NamedTuple
 
 import mlx.core as mx
-import numpy as np
 
 from .. import surrogate as _surrogate
-from .._checks import check_broadcastable_to_features, check_choice, check_float_array
+from .._checks import check_choice, check_sequence
+from .._params import check_tau, check_threshold
+from .scan import decay_scan
 
 METHODS = ("parallel", "sequential")
 
@@ -134,29 +136,6 @@ def _first_spike(h, threshold) -> FirstSpike:
     return FirstSpike(t_first, ~mx.any(h >= threshold, axis=0), t_second)
 
 
-def _check_threshold(threshold, feature_shape, dtype, check_values=True):
-    """Float > 0, or a floating array that broadcasts to the features (values checked
-    with a host sync unless ``check_values=False``, for arrays validated before)."""
-    if isinstance(threshold, bool) or not isinstance(threshold, (int, float, mx.array)):
-        raise TypeError(f"threshold must be a float or an mx.array; got {type(threshold).__name__}")
-    if isinstance(threshold, mx.array):
-        check_float_array("threshold", threshold)
-        check_broadcastable_to_features("threshold", tuple(threshold.shape), feature_shape)
-        if check_values and not mx.all(threshold > 0).item():
-            raise ValueError("threshold must be > 0 everywhere; got an array with values <= 0")
-        return mx.stop_gradient(threshold.astype(dtype))
-    if not 0 < threshold < float("inf"):
-        raise ValueError(f"threshold must be a finite number > 0; got {threshold!r}")
-    return float(threshold)
-
-
-def _check_sequence(name, x):
-    check_float_array(name, x, min_ndim=2)
-    if x.shape[0] < 1:
-        raise ValueError(f"{name} must have at least one time step; got shape {tuple(x.shape)}")
-    return x
-
-
 def first_spike(h: mx.array, threshold: float | mx.array = 1.0) -> FirstSpike:
     r"""First threshold crossing of each neuron, with a forced spike at the last step.
 
@@ -167,27 +146,22 @@ def first_spike(h: mx.array, threshold: float | mx.array = 1.0) -> FirstSpike:
     (same result, faster on CPU).
 
     Args:
-        h: membrane ``[T, B, ...]`` (floating point, ``T >= 1``).
+        h: membrane ``[T, B, ...]`` (floating point, ``T >= 1``; ``B`` may be 0).
         threshold: ``> 0``; a float or an array broadcastable to ``h.shape[2:]``.
+            An array's values are checked with one host read per call (skipped
+            inside ``mx.compile``, where they are used as given).
 
     Returns:
         :class:`FirstSpike` ``(t_first, forced, t_second)``, each ``[B, ...]``.
 
     Raises:
         ValueError: fewer than 2 dimensions, no time steps, threshold ``<= 0``,
-            threshold shape that does not broadcast.
+            or NaN, threshold shape that does not broadcast.
         TypeError: non-floating ``h`` or threshold.
     """
-    _check_sequence("h", h)
-    threshold = _check_threshold(threshold, tuple(h.shape[2:]), h.dtype)
+    check_sequence("h", h)
+    threshold = check_threshold(threshold, tuple(h.shape[2:]), h.dtype)
     return _first_spike(h, threshold)
-
-
-def _temporal_selector(h, threshold) -> Selection:
-    t_f = _first_spike(mx.stop_gradient(h), threshold).t_first
-    t_first = mx.stop_gradient(mx.min(t_f.reshape(t_f.shape[0], -1), axis=1))
-    index = mx.broadcast_to(t_first.reshape(1, -1, *([1] * (h.ndim - 2))), (1, *h.shape[1:]))
-    return Selection(mx.take_along_axis(h, index, axis=0)[0], t_first)
 
 
 def temporal_selector(h: mx.array, threshold: float | mx.array = 1.0) -> Selection:
@@ -201,85 +175,25 @@ def temporal_selector(h: mx.array, threshold: float | mx.array = 1.0) -> Selecti
 
     Args:
         h: output-layer membrane ``[T, B, ...]`` (usually ``[T, B, classes]``).
-        threshold: confidence threshold ``> 0``; float or array broadcastable to ``h.shape[2:]``.
+        threshold: confidence threshold ``> 0``; float or array broadcastable to
+            ``h.shape[2:]`` (checked as in :func:`first_spike`).
 
     Returns:
-        :class:`Selection` ``(logits [B, ...], t_first [B])``.
+        :class:`Selection` ``(logits [B, ...], t_first [B])``; with no output neurons
+        (``h.shape[2:]`` holding a 0) ``t_first`` is ``T - 1``.
 
     Raises:
         ValueError / TypeError: as :func:`first_spike`.
     """
-    _check_sequence("h", h)
-    threshold = _check_threshold(threshold, tuple(h.shape[2:]), h.dtype)
-    return _temporal_selector(h, threshold)
-
-
-# ----------------------------------------------------------------------------
-# Stable scan h_t = alpha * h_{t-1} + b_t for a constant decay (blocked)
-# ----------------------------------------------------------------------------
-
-
-# exponents inside a block stay within e^(+-_LOG_RANGE): alpha^-j <= 2.6e10 in fp32
-_LOG_RANGE = 24.0
-
-
-@functools.cache
-def _scan_plan(alpha: float, T: int, scale: float):
-    """Block length and count, in-block powers, and the carry-doubling factors."""
-    L = max(1, min(T, int(_LOG_RANGE / -math.log(alpha)))) if alpha > 0 else 1
-    G = -(-T // L)
-    L = -(-T // G)
-    j = np.arange(L, dtype=np.float64)
-    # carries obey c_k = e_k + alpha^L c_{k-1}: solve by doubling until the factor
-    # underflows in fp32 (where the sequential fp32 loop adds zeros as well)
-    doubling, d, factor = [], 1, alpha**L
-    while d < G and factor > 1e-38:
-        doubling.append((d, float(factor)))
-        d, factor = 2 * d, factor * factor
-    powers = [alpha**-j, alpha**j, scale * alpha**-j, scale * alpha**j]
-    return L, G, *(mx.array(p.astype(np.float32))[:, None] for p in powers), tuple(doubling)
-
-
-def _shift(c, d, reverse):
-    """``c`` moved ``d`` blocks later (earlier when ``reverse``), zeros shifted in."""
-    pad = mx.zeros((d, *c.shape[1:]), c.dtype)
-    return mx.concatenate([c[d:], pad] if reverse else [pad, c[:-d]])
-
-
-def _decay_scan(b: mx.array, alpha: float, reverse: bool = False, scale: float = 1.0) -> mx.array:
-    """Solve ``h_t = alpha h_{t-1} + scale b_t`` (or backwards) over axis 0 of ``b [T, M]``.
-
-    Stable blocked scan. Inside a block of length L the closed form
-    ``h_j = alpha^j cumsum_j(alpha^-j b_j)`` uses exponents relative to the block
-    start, bounded by ``alpha^-L <= e^24`` (never the overflowing ``alpha^-t``
-    over the whole sequence). The block carries follow the same recurrence with
-    decay ``alpha^L <= e^-24``, solved by a few doubling steps, and enter each
-    block as a constant added to the cumulative sum. Every operand is either
-    full-size or broadcast along one side only (outer broadcasts are slow in
-    MLX's fused CPU kernels).
-    """
-    T, M = b.shape
-    L, G, inv, pw, inv_in, pw_in, doubling = _scan_plan(alpha, T, scale)
-    if G * L != T:
-        b = mx.concatenate([b, mx.zeros((G * L - T, M), b.dtype)])
-    blocks = b.reshape(G, L, M)
-    if reverse:
-        acc = mx.cumsum(blocks * pw_in, axis=1, reverse=True)  # alpha^j-scaled suffix sums
-        if G > 1:
-            c = acc[:, 0]  # each block's own value at its start
-            for d, factor in doubling:
-                c = c + factor * _shift(c, d, reverse=True)
-            acc = acc + (alpha**L) * _shift(c, 1, reverse=True)[:, None]
-        out = acc * inv
+    t_f = first_spike(mx.stop_gradient(h), threshold).t_first
+    T, B = h.shape[:2]
+    per_sample = t_f.reshape(B, math.prod(h.shape[2:]))
+    if per_sample.shape[1] == 0:
+        t_first = mx.full((B,), T - 1, dtype=mx.int32)
     else:
-        acc = mx.cumsum(blocks * inv_in, axis=1)  # alpha^-j-scaled prefix sums
-        if G > 1:
-            c = acc[:, -1] * alpha ** (L - 1)  # each block's own value at its end
-            for d, factor in doubling:
-                c = c + factor * _shift(c, d, reverse=False)
-            acc = acc + alpha * _shift(c, 1, reverse=False)[:, None]
-        out = acc * pw
-    return out.reshape(G * L, M)[:T]
+        t_first = mx.stop_gradient(mx.min(per_sample, axis=1))
+    index = mx.broadcast_to(t_first.reshape(1, B, *([1] * (h.ndim - 2))), (1, *h.shape[1:]))
+    return Selection(mx.take_along_axis(h, index, axis=0)[0], t_first)
 
 
 def _cast(a, dtype):
@@ -287,9 +201,13 @@ def _cast(a, dtype):
     return a if a.dtype == dtype else a.astype(dtype)
 
 
+def _lanes(a):
+    """``[T, B, ...]`` -> ``[T, M]`` float32 (explicit width: ``-1`` fails on empty arrays)."""
+    return _cast(a, mx.float32).reshape(a.shape[0], math.prod(a.shape[1:]))
+
+
 def _charge(x, alpha, inv_tau):
-    T = x.shape[0]
-    h = _decay_scan(_cast(x, mx.float32).reshape(T, -1), alpha, scale=inv_tau)
+    h = decay_scan(_lanes(x), alpha, scale=inv_tau)
     return _cast(h.reshape(x.shape), x.dtype)
 
 
@@ -313,7 +231,7 @@ def _backward_parallel(
     upto = mx.cumsum(spikes, axis=0, reverse=True)
     g_spike = upto * (g_s - g_first) + spikes * (g_first - g_second)
     grad = g_spike * derivative(h - threshold) + g_h
-    g_x = _decay_scan(_cast(grad, mx.float32).reshape(T, -1), alpha, True, scale=inv_tau)
+    g_x = decay_scan(_lanes(grad), alpha, True, scale=inv_tau)
     return _cast(g_x.reshape(h.shape), h.dtype)
 
 
@@ -358,33 +276,30 @@ def _amos_sequential(x, threshold, tau, surrogate):
         spikes.append(s)
         mems.append(h)
     spikes = mx.stack(spikes)
-    return AMOSSequence(spikes, mx.stack(mems), mx.argmax(spikes, axis=0).astype(mx.int32))
-
-
-def _check_tau(tau):
-    if isinstance(tau, bool) or not isinstance(tau, (int, float)):
-        raise TypeError(f"tau must be a number; got {type(tau).__name__}")
-    if not 1 < tau < float("inf"):
-        raise ValueError(f"tau must be a finite number > 1 (the decay is 1 - 1/tau); got {tau!r}")
-    return float(tau)
+    # steps before the (one) spike; unlike argmax this also works on an empty batch
+    t_first = mx.sum(mx.cumsum(spikes, axis=0) == 0, axis=0).astype(mx.int32)
+    return AMOSSequence(spikes, mx.stack(mems), t_first)
 
 
 def amos(
     x: mx.array,
     tau: float = 2.0,
     threshold: float | mx.array = 1.0,
-    surrogate: str | _surrogate.Surrogate = "atan",
+    surrogate: str | _surrogate.Surrogate = _surrogate.AMOS_DEFAULT,
     method: str = "parallel",
 ) -> AMOSSequence:
     r"""Run an AMOS LIF neuron over a time-major sequence (equations in the module docstring).
 
     Args:
-        x: input current ``[T, B, ...]`` (floating point, ``T >= 1``).
+        x: input current ``[T, B, ...]`` (floating point, ``T >= 1``; ``B`` may be 0).
         tau: membrane time constant, a float ``> 1`` (decay ``alpha = 1 - 1/tau``).
         threshold: ``> 0``; a float or an array broadcastable to ``x.shape[2:]``
-            (not differentiated; an array's values are checked with a host sync, so
-            inside ``mx.compile`` pass a float or use :class:`mlx_snn.AMOS`).
+            (not differentiated). An array's values (finite, ``> 0``) are checked
+            with one host read per call, skipped inside ``mx.compile`` (where they
+            are used as given).
         surrogate: name or :class:`mlx_snn.surrogate.Surrogate` for the backward.
+            Default :data:`mlx_snn.surrogate.AMOS_DEFAULT` (``"atan"``, the PTTFS
+            setup), not the library-wide :data:`~mlx_snn.surrogate.DEFAULT`.
         method: ``"parallel"`` (blocked scan, parallel first-spike search,
             second-fake-spike backward) | ``"sequential"`` (step loop differentiated by autograd).
             Both give the same spikes and, up to rounding, the same gradients.
@@ -400,14 +315,9 @@ def amos(
     """
     check_choice("method", method, METHODS)
     surrogate = _surrogate.get(surrogate)
-    tau = _check_tau(tau)
-    _check_sequence("x", x)
-    threshold = _check_threshold(threshold, tuple(x.shape[2:]), x.dtype)
-    return _amos(x, tau, threshold, surrogate, method)
-
-
-def _amos(x, tau, threshold, surrogate, method) -> AMOSSequence:
-    """:func:`amos` on validated arguments (used by the modules)."""
+    tau = check_tau(tau)
+    check_sequence("x", x)
+    threshold = check_threshold(threshold, tuple(x.shape[2:]), x.dtype)
     if method == "sequential":
         return _amos_sequential(x, threshold, tau, surrogate)
     if not isinstance(threshold, mx.array):

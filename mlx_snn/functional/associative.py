@@ -54,6 +54,7 @@ from __future__ import annotations
 import mlx.core as mx
 
 from .._checks import check_float_array, check_int
+from .._params import DECAY, LOG_DECAY, Interval, check_array_values
 from .scan import linear_scan
 
 __all__ = ["associative_scan", "associative_scan_log"]
@@ -75,7 +76,7 @@ def check_state(name: str, S0: mx.array, state_shape: tuple[int, int, int]) -> N
         )
 
 
-def _check(q, k, v, decay, decay_name, S0, chunk):
+def _check(q, k, v, decay, decay_name, S0, chunk, interval: Interval):
     for name, x in (("q", q), ("k", k), ("v", v), (decay_name, decay)):
         check_float_array(name, x)
         if x.ndim != 3:
@@ -97,6 +98,7 @@ def _check(q, k, v, decay, decay_name, S0, chunk):
     check_int("chunk", chunk, minimum=1)
     if S0 is not None:
         check_state("S0", S0, (q.shape[1], q.shape[2], v.shape[2]))
+    check_array_values(decay_name, decay, interval)
 
 
 def _chunks(x, G, L):
@@ -155,9 +157,10 @@ def associative_scan_log(
 
     Preferred when the decays come from a sigmoid: ``log_a = log_sigmoid(z)`` stays
     finite and accurate where ``sigmoid(z)`` itself would underflow. Same arguments,
-    returns and errors as :func:`associative_scan` (``log_a`` in place of ``a``).
+    returns and errors as :func:`associative_scan` (``log_a`` in place of ``a``;
+    its values must be finite and ``<= 0``, checked the same way).
     """
-    _check(q, k, v, log_a, "log_a", S0, chunk)
+    _check(q, k, v, log_a, "log_a", S0, chunk, LOG_DECAY)
     return _run(q, k, v, log_a, S0, chunk)
 
 
@@ -179,9 +182,10 @@ def associative_scan(
         q: queries ``[T, B, d_k]``.
         k: keys ``[T, B, d_k]``.
         v: values ``[T, B, d_v]``.
-        a: decays ``[T, B, d_k]`` in ``(0, 1]`` (not checked: values are not read on
-            the host). ``a = 0`` gives the right forward values but no finite gradient;
-            use :func:`associative_scan_log` for decays near 0.
+        a: decays ``[T, B, d_k]`` in ``(0, 1]``. The values are checked with one host
+            read per call, skipped inside ``mx.compile`` (where they are used as
+            given: ``a = 0`` then gives the right forward values but no finite
+            gradient). Use :func:`associative_scan_log` for decays near 0.
         S0: initial state ``[B, d_k, d_v]`` (broadcastable; default zeros).
         chunk: time steps per chunk, ``>= 1`` (see the module docstring for memory).
 
@@ -193,7 +197,8 @@ def associative_scan(
     Raises:
         TypeError: non-array or non-floating inputs, non-int ``chunk``.
         ValueError: ranks other than 3, shapes that disagree, ``T = 0``,
-            ``chunk < 1``, ``S0`` not broadcastable to ``[B, d_k, d_v]``.
+            ``chunk < 1``, ``S0`` not broadcastable to ``[B, d_k, d_v]``, decays
+            outside ``(0, 1]`` (NaN included).
     """
-    _check(q, k, v, a, "a", S0, chunk)
+    _check(q, k, v, a, "a", S0, chunk, DECAY)
     return _run(q, k, v, mx.log(a), S0, chunk)

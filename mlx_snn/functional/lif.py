@@ -30,9 +30,12 @@ previous step's spike, strict comparison, reset always detached):
 Here ``mem`` is :math:`m_t` and the state is :math:`m_{T-1}`.
 
 The backward pass replaces :math:`\Theta'` by the surrogate derivative
-:math:`\sigma'(h_t - \theta)`. :func:`lif_sequence` runs the forward loop with a
-compiled step and differentiates with a hand-written reverse recurrence over
-the saved membrane (no autograd through the time loop).
+:math:`\sigma'(h_t - \theta)`. :func:`lif_sequence` is the one entry point for
+whole sequences: it checks the arguments, picks the algorithm (the compiled step
+loop of :mod:`~mlx_snn.functional.lif_forward`, or the exact parallel scans of
+:mod:`~mlx_snn.functional.parallel_lif`) and the backend, and differentiates with
+the hand-written reverse recurrence of :mod:`~mlx_snn.functional.lif_backward`
+over the saved membrane (no autograd through the time loop).
 """
 
 from __future__ import annotations
@@ -45,16 +48,28 @@ import mlx.core as mx
 from .. import backends
 from .. import surrogate as _surrogate
 from .._checks import (
-    check_broadcastable_to_features,
     check_choice,
     check_float_array,
-    check_positive,
+    check_int,
+    check_optional_bool,
+    check_sequence,
 )
+from .._params import POSITIVE, UNIT, check_state, functional_param
+from .lif_backward import backward_delayed, backward_immediate
+from .lif_forward import RESETS, TIMINGS, delayed_charge, loop_forward, reset_membrane
+from .parallel_lif import DEFAULT_CHUNK, check_parallel_mode, choose_algorithm, run_parallel
 
-RESETS = ("subtract", "zero", "none")
-TIMINGS = ("immediate", "delayed")
+ALGORITHMS = ("auto", "loop", "parallel")
 
-__all__ = ["RESETS", "TIMINGS", "LIFSequence", "lif_sequence", "lif_step"]
+__all__ = [
+    "ALGORITHMS",
+    "RESETS",
+    "TIMINGS",
+    "LIFSequence",
+    "lif_sequence",
+    "lif_step",
+    "parallel_lif_sequence",
+]
 
 
 class LIFSequence(NamedTuple):
@@ -71,7 +86,11 @@ class LIFSequence(NamedTuple):
     state: mx.array
 
 
-def _resolve_options(reset, reset_timing, surrogate, detach_reset):
+def lif_options(reset, reset_timing, surrogate, detach_reset) -> tuple[_surrogate.Surrogate, bool]:
+    """Internal: check the LIF mode options; return ``(surrogate, detach_reset)`` resolved.
+
+    Shared by the functions here and the constructor of :class:`mlx_snn.LIF`.
+    """
     check_choice("reset", reset, RESETS)
     check_choice("reset_timing", reset_timing, TIMINGS)
     surrogate = _surrogate.get(surrogate)
@@ -87,60 +106,9 @@ def _resolve_options(reset, reset_timing, surrogate, detach_reset):
     return surrogate, detach_reset
 
 
-def _check_param(name, value, feature_shape, dtype, *, unit_interval):
-    """Turn beta/threshold (a float or an array) into an array of ``dtype``."""
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        if unit_interval:
-            if not 0.0 <= value <= 1.0:
-                raise ValueError(f"{name} must lie in [0, 1]; got {value!r}")
-        else:
-            check_positive(name, value)
-        return mx.array(value, dtype=dtype)
-    if not isinstance(value, mx.array):
-        raise TypeError(f"{name} must be a float or an mx.array; got {type(value).__name__}")
-    check_float_array(name, value)
-    check_broadcastable_to_features(name, tuple(value.shape), feature_shape)
-    return value.astype(dtype)
-
-
-def _check_state(name, v, shape, dtype):
-    if v is None:
-        return mx.zeros(shape, dtype=dtype)
-    check_float_array(name, v)
-    if tuple(v.shape) != tuple(shape):
-        raise ValueError(
-            f"{name} has shape {tuple(v.shape)}, expected {tuple(shape)} "
-            "(the input's shape without the time axis)"
-        )
-    return v.astype(dtype)
-
-
-def _check_sequence_inputs(x, beta, threshold, v0, v0_name):
-    """Validate a ``[T, B, ...]`` input and its beta, threshold and initial state."""
-    check_float_array("x", x, min_ndim=2)
-    if x.shape[0] < 1:
-        raise ValueError(f"x must have at least one time step; got shape {x.shape}")
-    feature_shape = tuple(x.shape[2:])
-    beta = _check_param("beta", beta, feature_shape, x.dtype, unit_interval=True)
-    threshold = _check_param("threshold", threshold, feature_shape, x.dtype, unit_interval=False)
-    return beta, threshold, _check_state(v0_name, v0, x.shape[1:], x.dtype)
-
-
-def _delayed_charge(m, x_t, r, beta, threshold, reset):
-    """snnTorch ``Leaky``: charge ``m`` with the previous step's reset ``r`` applied."""
-    if reset == "subtract":
-        return beta * m + x_t - threshold * r
-    if reset == "zero":
-        return beta * (m * (1.0 - r)) + x_t
-    return beta * m + x_t
-
-
-def _reset(h, s, threshold, reset):
-    if reset == "subtract":
-        return h - threshold * s
-    if reset == "zero":
-        return h * (1.0 - s)
-    return h
+def _beta_threshold(beta, threshold, feature_shape, dtype):
+    beta = functional_param("beta", beta, feature_shape, dtype, UNIT)
+    return beta, functional_param("threshold", threshold, feature_shape, dtype, POSITIVE)
 
 
 def lif_step(
@@ -149,7 +117,7 @@ def lif_step(
     beta: float | mx.array = 0.9,
     threshold: float | mx.array = 1.0,
     reset: str = "subtract",
-    surrogate: str | _surrogate.Surrogate = "fast_sigmoid",
+    surrogate: str | _surrogate.Surrogate = _surrogate.DEFAULT,
     detach_reset: bool | None = None,
     reset_timing: str = "immediate",
 ) -> tuple[mx.array, mx.array, mx.array]:
@@ -159,211 +127,34 @@ def lif_step(
         x_t: input current ``[B, ...]``.
         v: state ``[B, ...]`` from the previous step, or ``None`` for zeros.
         beta, threshold, reset, surrogate, detach_reset, reset_timing: as in
-            :func:`lif_sequence`.
+            :func:`lif_sequence` (array values are checked the same way, once per call).
 
     Returns:
         ``(s_t, h_t, v_t)``: spikes, membrane before reset, new state; all ``[B, ...]``.
     """
-    surrogate, detach_reset = _resolve_options(reset, reset_timing, surrogate, detach_reset)
+    surrogate, detach_reset = lif_options(reset, reset_timing, surrogate, detach_reset)
     check_float_array("x_t", x_t, min_ndim=1)
-    feature_shape = tuple(x_t.shape[1:])
-    beta = _check_param("beta", beta, feature_shape, x_t.dtype, unit_interval=True)
-    threshold = _check_param("threshold", threshold, feature_shape, x_t.dtype, unit_interval=False)
-    v = _check_state("v", v, x_t.shape, x_t.dtype)
+    beta, threshold = _beta_threshold(beta, threshold, tuple(x_t.shape[1:]), x_t.dtype)
+    v = check_state("v", v, x_t.shape, x_t.dtype)
     if reset_timing == "delayed":
         r = mx.stop_gradient((v > threshold).astype(x_t.dtype))
-        m = _delayed_charge(v, x_t, r, beta, threshold, reset)
+        m = delayed_charge(v, x_t, r, beta, threshold, reset)
         return surrogate.strict(m - threshold), m, m
     h = beta * v + x_t
     s = surrogate(h - threshold)
-    v_new = _reset(h, mx.stop_gradient(s) if detach_reset else s, threshold, reset)
+    v_new = reset_membrane(h, mx.stop_gradient(s) if detach_reset else s, threshold, reset)
     return s, h, v_new
 
 
 @functools.cache
-def _forward_step(reset: str, timing: str):
-    """Compiled forward step (no surrogate: the backward is written by hand)."""
-
-    def immediate(x_t, v, beta, threshold):
-        h = beta * v + x_t
-        s = (h >= threshold).astype(x_t.dtype)
-        return s, h, _reset(h, s, threshold, reset)
-
-    def delayed(x_t, m, s_prev, beta, threshold):
-        m = _delayed_charge(m, x_t, s_prev, beta, threshold, reset)
-        return (m > threshold).astype(x_t.dtype), m
-
-    return mx.compile(immediate if timing == "immediate" else delayed)
-
-
-def _forward(reset, timing, x, v0, beta, threshold):
-    step = _forward_step(reset, timing)
-    spikes, mems = [], []
-    if timing == "immediate":
-        v = v0
-        for t in range(x.shape[0]):
-            s, h, v = step(x[t], v, beta, threshold)
-            spikes.append(s)
-            mems.append(h)
-        return mx.stack(spikes), mx.stack(mems), v
-    m = v0
-    s = (v0 > threshold).astype(x.dtype)
-    for t in range(x.shape[0]):
-        s, m = step(x[t], m, s, beta, threshold)
-        spikes.append(s)
-        mems.append(m)
-    mem = mx.stack(mems)
-    return mx.stack(spikes), mem, m
-
-
-def _sum_to_shape(g: mx.array, shape: tuple[int, ...]) -> mx.array:
-    """Sum a ``[T, B, ...features]`` gradient down to a parameter's ``shape``."""
-    lead = g.ndim - len(shape)
-    if lead:
-        g = g.sum(axis=tuple(range(lead)))
-    axes = tuple(i for i, n in enumerate(shape) if n == 1 and g.shape[i] != 1)
-    if axes:
-        g = g.sum(axis=axes, keepdims=True)
-    return g.reshape(shape)
-
-
-def _reverse_recurrence(a, d, k, g_last, k_per_step=False):
-    """Solve ``q_t = a_t + d_t * c_t``, ``c_{t-1} = k_t * q_t``, ``c_{T-1} = g_last``.
-
-    ``d`` may be ``None`` (ones); ``k`` is per step ``[T, ...]`` when ``k_per_step``,
-    else one array broadcast over time. Returns ``(q [T, ...], c_{-1})``.
-    """
-    c = g_last
-    qs = [None] * a.shape[0]
-    for t in range(a.shape[0] - 1, -1, -1):
-        q = a[t] + (c if d is None else d[t] * c)
-        c = (k[t] if k_per_step else k) * q
-        qs[t] = q
-    return mx.stack(qs), c
-
-
-def _reset_slope(reset, detach, h, s, thr, sg):
-    """``d_t = dv_t/dh_t`` along every path (direct + through the spike in the reset)."""
-    if reset == "subtract":
-        return None if detach else 1.0 - thr * sg
-    if reset == "zero":
-        return (1.0 - s) if detach else (1.0 - s) - h * sg
-    return None
-
-
-# Below this many elements per time slice the per-call cost of the compiled step
-# outweighs the temporaries it saves (measured with atan, fwd+bwd: 16384 elements
-# 10% slower fused, 524288 elements 6% faster fused).
-FUSED_MIN_SLICE = 1 << 16
-
-
-@functools.cache
-def _fused_reverse_step(reset, surrogate, detach):
-    """Compiled step of the loop backward: ``q_t`` and ``c_{t-1}`` from one time slice.
-
-    Computing the surrogate derivative inside the step keeps the backward to one
-    pass over ``[B, ...]`` slices instead of several full ``[T, B, ...]`` temporaries.
-    """
-
-    def step(g_s_t, g_h_t, h_t, s_t, c, beta, thr):
-        sg = surrogate.derivative(h_t - thr)
-        d = _reset_slope(reset, detach, h_t, s_t, thr, sg)
-        q = g_s_t * sg + g_h_t + (c if d is None else d * c)
-        return q, beta * q
-
-    return mx.compile(step)
-
-
-def _fused_reverse_loop(cfg, primals, cotangents, outputs):
-    """Solve the immediate-reset reverse recurrence with :func:`_fused_reverse_step`."""
-    reset, surrogate, detach, _, _ = cfg
-    _, _, beta, thr = primals
-    g_s, g_h, g_v = cotangents
-    s, h, _ = outputs
-    step = _fused_reverse_step(reset, surrogate, detach)
-    c = g_v
-    qs = [None] * h.shape[0]
-    for t in range(h.shape[0] - 1, -1, -1):
-        qs[t], c = step(g_s[t], g_h[t], h[t], s[t], c, beta, thr)
-    return mx.stack(qs), c
-
-
-def _backward_immediate(cfg, primals, cotangents, outputs, solve=None):
-    """Backward of the immediate-reset sequence.
-
-    ``solve(a, d, k, g_last)`` runs the reverse recurrence on full ``[T, ...]``
-    arrays (ParallelLIF passes a scan); ``None`` uses the fused step loop for
-    wide slices and :func:`_reverse_recurrence` for narrow ones.
-    """
-    reset, surrogate, detach, need_beta, need_thr = cfg
-    _, v0, beta, thr = primals
-    g_s, g_h, g_v = cotangents
-    s, h, _ = outputs
-    if solve is None and h[0].size < FUSED_MIN_SLICE:
-        solve = _reverse_recurrence
-    sg = surrogate.derivative(h - thr) if (need_thr or solve is not None) else None
-    if solve is None:
-        g_x, g_v0 = _fused_reverse_loop(cfg, primals, cotangents, outputs)
-    else:
-        d = _reset_slope(reset, detach, h, s, thr, sg)
-        g_x, g_v0 = solve(g_s * sg + g_h, d, beta, g_v)
-
-    g_beta = mx.zeros_like(beta)
-    g_thr = mx.zeros_like(thr)
-    if need_thr:
-        # gradient reaching v_t: beta * g_h[t+1], and g_v at the last step
-        g_vt = mx.concatenate([beta * g_x[1:], g_v[None]])
-        g_spike = g_s
-        if not detach and reset == "subtract":
-            g_spike = g_s - thr * g_vt
-        elif not detach and reset == "zero":
-            g_spike = g_s - h * g_vt
-        g_thr_full = -sg * g_spike
-        if reset == "subtract":
-            g_thr_full = g_thr_full - s * g_vt
-        g_thr = _sum_to_shape(g_thr_full, thr.shape)
-    if need_beta:
-        v_prev = mx.concatenate([v0[None], _reset(h[:-1], s[:-1], thr, reset)])
-        g_beta = _sum_to_shape(g_x * v_prev, beta.shape)
-    return g_x, g_v0, g_beta, g_thr
-
-
-def _backward_delayed(cfg, primals, cotangents, outputs, solve=_reverse_recurrence):
-    """Backward of the delayed-reset sequence (``solve`` as in :func:`_backward_immediate`)."""
-    reset, surrogate, _, need_beta, need_thr = cfg
-    x, v0, beta, thr = primals
-    g_s, g_m, g_v = cotangents
-    s, m, _ = outputs
-    sg = surrogate.derivative(m - thr)
-    a = g_s * sg + g_m
-    # r_t: the (detached) reset applied at step t, i.e. the previous step's spike
-    r = mx.concatenate([(v0 > thr).astype(x.dtype)[None], s[:-1]])
-    k = beta * (1.0 - r) if reset == "zero" else beta
-    g_mem, g_v0 = solve(a, None, k, g_v, k_per_step=reset == "zero")
-
-    g_beta = mx.zeros_like(beta)
-    g_thr = mx.zeros_like(thr)
-    if need_thr:
-        g_thr_full = -sg * g_s
-        if reset == "subtract":
-            g_thr_full = g_thr_full - r * g_mem
-        g_thr = _sum_to_shape(g_thr_full, thr.shape)
-    if need_beta:
-        m_prev = mx.concatenate([v0[None], m[:-1]])
-        if reset == "zero":
-            m_prev = m_prev * (1.0 - r)
-        g_beta = _sum_to_shape(g_mem * m_prev, beta.shape)
-    return g_mem, g_v0, g_beta, g_thr
-
-
-@functools.cache
-def _sequence_fn(reset, timing, surrogate, detach, need_beta, need_thr):
+def _loop_fn(reset, timing, surrogate, detach, need_beta, need_thr):
+    """The step loop with its hand-written backward, as one ``mx.custom_function``."""
     cfg = (reset, surrogate, detach, need_beta, need_thr)
-    backward = _backward_immediate if timing == "immediate" else _backward_delayed
+    backward = backward_immediate if timing == "immediate" else backward_delayed
 
     @mx.custom_function
     def lif(x, v0, beta, threshold):
-        return _forward(reset, timing, x, v0, beta, threshold)
+        return loop_forward(reset, timing, x, v0, beta, threshold)
 
     @lif.vjp
     def lif_vjp(primals, cotangents, outputs):
@@ -372,42 +163,163 @@ def _sequence_fn(reset, timing, surrogate, detach, need_beta, need_thr):
     return lif
 
 
+def _grad_flag(flag_name: str, flag: object, name: str, value: object) -> bool:
+    """``None`` means "differentiate iff ``value`` is an array"; ``True`` needs an array."""
+    flag = check_optional_bool(flag_name, flag)
+    if flag is None:
+        return isinstance(value, mx.array)
+    if flag and not isinstance(value, mx.array):
+        raise ValueError(
+            f"{flag_name}=True needs {name} as an mx.array (a Python float has no gradient); "
+            f"got {type(value).__name__}"
+        )
+    return flag
+
+
 def lif_sequence(
     x: mx.array,
     beta: float | mx.array = 0.9,
     threshold: float | mx.array = 1.0,
     reset: str = "subtract",
-    surrogate: str | _surrogate.Surrogate = "fast_sigmoid",
+    surrogate: str | _surrogate.Surrogate = _surrogate.DEFAULT,
     detach_reset: bool | None = None,
     v0: mx.array | None = None,
     backend: str = "auto",
     reset_timing: str = "immediate",
+    *,
+    algorithm: str = "auto",
+    chunk: int | None = None,
+    beta_grad: bool | None = None,
+    threshold_grad: bool | None = None,
 ) -> LIFSequence:
     """Run a LIF neuron over a whole time-major sequence.
 
     Args:
-        x: input current ``[T, B, ...]`` (floating point, ``T >= 1``).
+        x: input current ``[T, B, ...]`` (floating point, ``T >= 1``; an empty batch
+            gives empty outputs).
         beta: decay in ``[0, 1]``; a float (constant) or an array broadcastable to
-            the feature shape ``x.shape[2:]`` (differentiated). Arrays are used as
-            given: clip them yourself if they are learned (``snn.LIF`` does).
-        threshold: firing threshold ``> 0``; float or array like ``beta``.
+            the feature shape ``x.shape[2:]``. Arrays are used as given: clip them
+            yourself if they are learned (``snn.LIF`` does).
+        threshold: firing threshold, finite and ``> 0``; float or array like ``beta``.
+            The values of array ``beta``/``threshold`` are checked with one host
+            read per call (never per step); inside ``mx.compile`` (where arrays
+            cannot be read back) that check is skipped and the values are used as
+            given.
         reset: ``"subtract"`` | ``"zero"`` | ``"none"``.
         surrogate: name or :class:`mlx_snn.surrogate.Surrogate` for the backward.
-        detach_reset: stop the gradient through the reset term. ``None`` means
-            ``False`` for immediate timing and ``True`` for delayed timing.
+            Default :data:`mlx_snn.surrogate.DEFAULT`.
+        detach_reset: stop the gradient through the reset term (no effect with
+            ``reset="none"``). ``None`` means ``False`` for immediate timing and
+            ``True`` for delayed timing.
         v0: initial state ``[B, ...]`` (default zeros).
-        backend: ``"auto"`` | ``"mlx"`` | ``"metal"`` | ``"cuda"``.
+        backend: ``"auto"`` | ``"mlx"`` | ``"metal"`` | ``"cuda"``. ``"metal"`` and
+            ``"cuda"`` are available only where that device and this library's
+            custom kernels for it are present (in this build: nowhere; ``mlx-snn
+            info`` lists what is available here). ``"auto"`` picks the best
+            available one.
         reset_timing: ``"immediate"`` | ``"delayed"`` (snnTorch ``Leaky``).
+        algorithm: ``"loop"`` (compiled step loop, every mode), ``"parallel"``
+            (exact-reset parallel scans, :mod:`mlx_snn.functional.parallel_lif`;
+            the modes :func:`~mlx_snn.functional.parallel_lif.check_parallel_mode`
+            accepts) or ``"auto"`` (default): the parallel path where the shape
+            rule of :func:`~mlx_snn.functional.parallel_lif.choose_algorithm` says
+            it is faster (few neurons, long sequences), the loop elsewhere. Results
+            agree up to fp32 rounding of exact threshold ties.
+        chunk: steps per chunk of the parallel algorithm (``>= 1``, default 64);
+            an error with ``algorithm="loop"``, which has no chunks.
+        beta_grad, threshold_grad: whether ``beta`` / ``threshold`` get gradients.
+            ``None`` (default): exactly when an array is passed. ``False`` treats
+            an array as a constant (zero gradient, less work); ``True`` needs an array.
 
     Returns:
         :class:`LIFSequence` ``(spikes [T, B, ...], mem [T, B, ...], state [B, ...])``.
 
     Raises:
-        ValueError: unknown option string, beta outside ``[0, 1]``, threshold ``<= 0``,
-            input with fewer than 2 dimensions or no time steps, mismatched state.
-        TypeError: non-floating input, state or parameters.
+        ValueError: unknown option string, beta outside ``[0, 1]``, threshold ``<= 0``
+            or not finite (NaN included, arrays too), input with fewer than 2
+            dimensions or no time steps, mismatched state, a mode the parallel
+            algorithm does not implement with ``algorithm="parallel"``, ``chunk``
+            with ``algorithm="loop"``, an unavailable backend.
+        TypeError: non-floating input, state or parameters, non-bool gradient flags,
+            non-int ``chunk``.
     """
-    return _lif_sequence(
+    surrogate, detach_reset = lif_options(reset, reset_timing, surrogate, detach_reset)
+    check_choice("algorithm", algorithm, ALGORITHMS)
+    if chunk is not None:
+        check_int("chunk", chunk, minimum=1)
+        if algorithm == "loop":
+            raise ValueError(
+                f"chunk sets the parallel algorithm's chunk length; got chunk={chunk} "
+                "with algorithm='loop', which has none"
+            )
+    need_beta = _grad_flag("beta_grad", beta_grad, "beta", beta)
+    need_thr = _grad_flag("threshold_grad", threshold_grad, "threshold", threshold)
+    check_sequence("x", x)
+    beta, threshold = _beta_threshold(beta, threshold, tuple(x.shape[2:]), x.dtype)
+    v0 = check_state("v0", v0, x.shape[1:], x.dtype)
+    if algorithm == "parallel":
+        check_parallel_mode(reset, reset_timing)
+    elif algorithm == "auto":
+        algorithm = choose_algorithm(tuple(x.shape), reset, reset_timing)
+    # Backend dispatch: the one place where the custom-kernel path plugs in. Every
+    # argument is checked above; ``resolve`` gives "mlx" wherever no kernel backend is
+    # built (in this build: always), and a kernel path would branch here on
+    # ``backend != "mlx"`` with the same arguments as the calls below.
+    backend = backends.resolve(backend)
+    if x.size == 0:  # empty in, empty out (B = 0 or an empty feature axis)
+        return LIFSequence(mx.zeros_like(x), mx.zeros_like(x), v0)
+    if algorithm == "parallel":
+        out = run_parallel(
+            x,
+            v0,
+            beta,
+            threshold,
+            reset=reset,
+            reset_timing=reset_timing,
+            surrogate=surrogate,
+            detach_reset=detach_reset,
+            beta_grad=need_beta,
+            threshold_grad=need_thr,
+            chunk=DEFAULT_CHUNK if chunk is None else chunk,
+        )
+    else:
+        fn = _loop_fn(reset, reset_timing, surrogate, detach_reset, need_beta, need_thr)
+        out = fn(x, v0, beta, threshold)
+    return LIFSequence(*out)
+
+
+def parallel_lif_sequence(
+    x: mx.array,
+    beta: float | mx.array = 0.9,
+    threshold: float | mx.array = 1.0,
+    reset: str = "subtract",
+    surrogate: str | _surrogate.Surrogate = _surrogate.DEFAULT,
+    detach_reset: bool | None = None,
+    v0: mx.array | None = None,
+    backend: str = "auto",
+    chunk: int = DEFAULT_CHUNK,
+    *,
+    reset_timing: str = "immediate",
+    beta_grad: bool | None = None,
+    threshold_grad: bool | None = None,
+) -> LIFSequence:
+    """:func:`lif_sequence` with ``algorithm="parallel"``: same arguments and results.
+
+    Args:
+        x, beta, threshold, reset, surrogate, detach_reset, v0, backend,
+            reset_timing, beta_grad, threshold_grad: as in :func:`lif_sequence`.
+        chunk: steps ``K`` resolved per chunk (rounds run per chunk), ``>= 1``.
+
+    Returns:
+        :class:`LIFSequence` ``(spikes [T, B, ...], mem [T, B, ...], state [B, ...])``.
+
+    Raises:
+        ValueError: a mode the parallel algorithm does not implement (see
+            :func:`~mlx_snn.functional.parallel_lif.check_parallel_mode`), and every
+            error of :func:`lif_sequence`.
+        TypeError: as :func:`lif_sequence`.
+    """
+    return lif_sequence(
         x,
         beta,
         threshold,
@@ -417,28 +329,8 @@ def lif_sequence(
         v0,
         backend,
         reset_timing,
-        beta_grad=isinstance(beta, mx.array),
-        threshold_grad=isinstance(threshold, mx.array),
+        algorithm="parallel",
+        chunk=chunk,
+        beta_grad=beta_grad,
+        threshold_grad=threshold_grad,
     )
-
-
-def _lif_sequence(
-    x,
-    beta,
-    threshold,
-    reset,
-    surrogate,
-    detach_reset,
-    v0,
-    backend,
-    reset_timing,
-    *,
-    beta_grad: bool,
-    threshold_grad: bool,
-) -> LIFSequence:
-    """:func:`lif_sequence` with explicit control of which parameters get gradients."""
-    surrogate, detach_reset = _resolve_options(reset, reset_timing, surrogate, detach_reset)
-    backends.resolve(backend)
-    beta, threshold, v0 = _check_sequence_inputs(x, beta, threshold, v0, "v0")
-    fn = _sequence_fn(reset, reset_timing, surrogate, detach_reset, beta_grad, threshold_grad)
-    return LIFSequence(*fn(x, v0, beta, threshold))

@@ -62,25 +62,17 @@ import functools
 import mlx.core as mx
 import numpy as np
 
-from .. import backends
 from .. import surrogate as _surrogate
-from .._checks import check_choice, check_int
-from .lif import (
-    RESETS,
-    TIMINGS,
-    LIFSequence,
-    _backward_delayed,
-    _backward_immediate,
-    _check_sequence_inputs,
-    _reset,
-    _resolve_options,
-)
-from .lif import (
-    _forward as _loop_forward,
-)
-from .scan import _first_input, _solve
+from .._checks import check_choice
+from .lif_backward import backward_delayed as _backward_delayed
+from .lif_backward import backward_immediate as _backward_immediate
+from .lif_forward import RESETS, TIMINGS
+from .lif_forward import loop_forward as _loop_forward
+from .lif_forward import reset_membrane as _reset
+from .scan import fold_initial as _first_input
+from .scan import scan_from_zero as _solve
 
-__all__ = ["choose_algorithm", "parallel_lif_sequence"]
+__all__ = ["DEFAULT_CHUNK", "check_parallel_mode", "choose_algorithm", "counters", "run_parallel"]
 
 DEFAULT_CHUNK = 64
 ROUNDS_PER_CHECK = 2  # rounds fused into one compiled call between host checks
@@ -388,95 +380,28 @@ def _parallel_fn(reset, timing, surrogate, detach, need_beta, need_thr, chunk):
     return lif
 
 
-@functools.cache
-def _hybrid_fn(reset, surrogate, detach, need_beta, need_thr):
-    """Step-loop forward (``functional.lif``) with the reverse-scan backward."""
-    cfg = (reset, surrogate, detach, need_beta, need_thr)
-
-    @mx.custom_function
-    def lif(x, v0, beta, threshold):
-        return _loop_forward(reset, "immediate", x, v0, beta, threshold)
-
-    @lif.vjp
-    def lif_vjp(primals, cotangents, outputs):
-        return _backward_immediate(cfg, primals, cotangents, outputs, solve=_scan_recurrence)
-
-    return lif
-
-
-def parallel_lif_sequence(
+def run_parallel(
     x: mx.array,
-    beta: float | mx.array = 0.9,
-    threshold: float | mx.array = 1.0,
-    reset: str = "subtract",
-    surrogate: str | _surrogate.Surrogate = "fast_sigmoid",
-    detach_reset: bool | None = None,
-    v0: mx.array | None = None,
-    backend: str = "auto",
-    chunk: int = DEFAULT_CHUNK,
-    reset_timing: str = "immediate",
-) -> LIFSequence:
-    """LIF over a sequence with parallel scans; same results as ``lif_sequence``.
-
-    Every reset (``"subtract"``, ``"zero"``, ``"none"``) and reset timing
-    (``"immediate"``, ``"delayed"``) runs in parallel (equations in the module
-    docstring).
-
-    Args:
-        x: input current ``[T, B, ...]`` (floating point, ``T >= 1``).
-        beta, threshold, reset, surrogate, detach_reset, v0, backend, reset_timing:
-            as in :func:`mlx_snn.functional.lif_sequence`.
-        chunk: steps ``K`` resolved per chunk (rounds run per chunk).
-
-    Returns:
-        :class:`LIFSequence` ``(spikes [T, B, ...], mem [T, B, ...], state [B, ...])``.
-
-    Raises:
-        ValueError: unknown options, bad parameters or shapes (as ``lif_sequence``),
-            ``chunk < 1``.
-        TypeError: non-floating input, state or parameters, non-int ``chunk``.
-    """
-    return _parallel_lif_sequence(
-        x,
-        beta,
-        threshold,
-        reset,
-        surrogate,
-        detach_reset,
-        v0,
-        backend,
-        reset_timing,
-        chunk,
-        beta_grad=isinstance(beta, mx.array),
-        threshold_grad=isinstance(threshold, mx.array),
-    )
-
-
-def _parallel_lif_sequence(
-    x,
-    beta,
-    threshold,
-    reset,
-    surrogate,
-    detach_reset,
-    v0,
-    backend,
-    reset_timing="immediate",
-    chunk=DEFAULT_CHUNK,
+    v0: mx.array,
+    beta: mx.array,
+    threshold: mx.array,
     *,
+    reset: str,
+    reset_timing: str,
+    surrogate: _surrogate.Surrogate,
+    detach_reset: bool,
     beta_grad: bool,
     threshold_grad: bool,
-) -> LIFSequence:
-    """:func:`parallel_lif_sequence` with explicit control of the parameter gradients."""
-    surrogate, detach_reset = _resolve_options(reset, reset_timing, surrogate, detach_reset)
-    check_parallel_mode(reset, reset_timing)
-    check_int("chunk", chunk, minimum=1)
-    backends.resolve(backend)
-    beta, threshold, v0 = _check_sequence_inputs(x, beta, threshold, v0, "v0")
+    chunk: int,
+) -> tuple[mx.array, mx.array, mx.array]:
+    """Internal: ``(spikes, mem, state)`` by the parallel algorithm, differentiable.
+
+    Called by :func:`mlx_snn.functional.lif_sequence` with checked arguments.
+    """
     fn = _parallel_fn(
         reset, reset_timing, surrogate, detach_reset, beta_grad, threshold_grad, chunk
     )
-    return LIFSequence(*fn(x, v0, beta, threshold))
+    return fn(x, v0, beta, threshold)
 
 
 def choose_algorithm(shape: tuple[int, ...], reset: str, reset_timing: str) -> str:

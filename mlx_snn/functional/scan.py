@@ -14,21 +14,19 @@ The gradient is itself a reverse scan: with :math:`g` the cotangent of
 :math:`\partial L/\partial a_t = \bar g_t h_{t-1}` and
 :math:`\partial L/\partial h_0 = a_0 \bar g_0`.
 
-Methods (chosen by shape with ``_method="auto"``; every one is exact up to fp
-rounding for any ``T``, zero and negative decays included, and never divides by a
-product of decays):
+Methods (``method="auto"`` picks one by shape, see :func:`choose_method`; each
+is exact up to fp rounding for any ``T``, zero and negative decays included, and
+never divides by a product of decays):
 
 - ``"loop"``: one compiled step per time step (best for wide, short problems).
-- ``"toeplitz"`` (constant decay only): split time into blocks of ``L``; inside a
-  block :math:`h = M b` with the Toeplitz matrix :math:`M_{ts} = a^{t-s}`
-  (``t >= s``), one GEMM for all blocks; then a scan over the block ends with
-  decay :math:`a^L` (recursively) and the fix-up :math:`h_t \mathrel{+}= a^{t+1} c`.
-- ``"strided"``: the same three phases with the in-block scan run as ``L``
-  sequential steps vectorised over all blocks (time-varying decays).
-- ``"matrix"``: in-block transfer matrices
-  :math:`M_{ts} = \prod_{s<k\le t} a_k` built by a cumulative product down each
-  column (no division), contracted with ``b`` (time-varying decays, short blocks).
+- ``"strided"``: split time into blocks of ``L``; scan inside every block from
+  zero as ``L`` sequential steps vectorised over all blocks, then scan the block
+  ends with the whole-block decays (recursively) and fix up each block with its
+  carried-in state, :math:`h_t \mathrel{+}= (\prod_{s \le t} a_s)\, c`.
 - ``"doubling"``: Hillis-Steele log-depth scan on pairs ``(a, b)``.
+
+:func:`decay_scan` is the scan for one constant scalar decay in ``(0, 1)`` that the
+AMOS neuron uses: a blocked closed form built from cumulative sums.
 """
 
 from __future__ import annotations
@@ -37,13 +35,14 @@ import functools
 import math
 
 import mlx.core as mx
+import numpy as np
 
 from .. import backends
-from .._checks import check_choice, check_float_array
+from .._checks import check_bool, check_choice, check_float_array
 
-__all__ = ["linear_scan"]
+__all__ = ["METHODS", "linear_scan"]
 
-METHODS = ("auto", "loop", "toeplitz", "strided", "matrix", "doubling")
+METHODS = ("auto", "loop", "strided", "doubling")
 
 
 @functools.cache
@@ -96,55 +95,15 @@ def _fix_up(h_loc, P, a_block, L):
     ``h_loc [G, L, ...]`` in-block scans from zero, ``P`` the in-block prefix
     products (broadcastable to ``h_loc``), ``a_block`` the whole-block decays.
     """
-    carry = _solve(a_block, h_loc[:, L - 1])
+    carry = scan_from_zero(a_block, h_loc[:, L - 1])
     c_prev = mx.concatenate([mx.zeros_like(carry[:1]), carry[:-1]])
     return h_loc + P * c_prev[:, None]
 
 
-def _toeplitz_matrix(pw, L):
-    """``M[..., t, s] = pw[t - s]`` for ``t >= s`` else 0; ``pw [L+1, ...]``."""
-    t = mx.arange(L)
-    lag = t[:, None] - t[None, :]
-    M = pw[mx.maximum(lag, 0).reshape(-1)].reshape(L, L, *pw.shape[1:])
-    M = mx.where((lag >= 0).reshape(L, L, *([1] * (pw.ndim - 1))), M, 0)
-    return mx.moveaxis(mx.moveaxis(M, 0, -1), 0, -1)  # [..., t, s]
-
-
-def _powers(a, L):
-    """``[a^0, a^1, ..., a^L]`` stacked on a new first axis (no division, no pow)."""
+def decay_powers(a: mx.array, L: int) -> mx.array:
+    """Internal: ``[a^0, a^1, ..., a^L]`` stacked on a new first axis (no division, no pow)."""
     ones = mx.ones((1, *a.shape), a.dtype)
     return mx.concatenate([ones, mx.cumprod(mx.broadcast_to(a, (L, *a.shape)), axis=0)])
-
-
-def _feature_split(a_shape, F):
-    """Split features ``F`` into ``(R, Na)``: ``a`` is constant over the first ``R``."""
-    a_shape = (1,) * (len(F) - len(a_shape)) + tuple(a_shape)
-    k = next((i for i, n in enumerate(a_shape) if n != 1), len(F))
-    if tuple(a_shape[k:]) == tuple(F[k:]):
-        return math.prod(F[:k]), math.prod(F[k:])
-    return 1, math.prod(F)
-
-
-def _toeplitz(a, b, L):
-    T, F = b.shape[0], b.shape[1:]
-    G, pad = _blocks(T, L)
-    if a.size == 1:
-        a1 = a.reshape(())
-        pw = _powers(a1, L)
-        M = _toeplitz_matrix(pw, L)
-        bb = _pad_time(b.reshape(T, -1), pad).reshape(G, L, -1)
-        h = _fix_up(M @ bb, pw[1:, None], pw[L], L)
-        return h.reshape(G * L, *F)[:T]
-    R, Na = _feature_split(a.shape, F)
-    a1 = mx.broadcast_to(a.reshape((1,) * (len(F) - a.ndim) + a.shape), F)
-    a1 = a1.reshape(-1)[-Na:] if R > 1 else a1.reshape(-1)
-    pw = _powers(a1, L)  # [L+1, Na]
-    M = _toeplitz_matrix(pw, L)  # [Na, L, L]
-    bb = _pad_time(b.reshape(T, R, Na), pad).reshape(G, L, R, Na)
-    bb = bb.transpose(3, 1, 0, 2).reshape(Na, L, G * R)
-    h_loc = (M @ bb).reshape(Na, L, G, R).transpose(2, 1, 3, 0)  # [G, L, R, Na]
-    h = _fix_up(h_loc, pw[1:, None], pw[L], L)
-    return h.reshape(G * L, *F)[:T]
 
 
 def _strided(a, b, L):
@@ -154,7 +113,7 @@ def _strided(a, b, L):
     bb = _pad_time(b, pad).reshape(G, L, *F)
     step = _step()
     if const:
-        P = _powers(a, L)[1:]  # [L, ...]
+        P = decay_powers(a, L)[1:]  # [L, ...]
         a_block = P[L - 1]
         P = P[None]
     else:
@@ -170,31 +129,14 @@ def _strided(a, b, L):
     return h.reshape(G * L, *F)[:T]
 
 
-def _matrix(a, b, L):
-    T, F = b.shape[0], b.shape[1:]
-    G, pad = _blocks(T, L)
-    a = _pad_time(mx.broadcast_to(a if not _is_const(a, b) else a[None], b.shape), pad, 1.0)
-    a = a.reshape(G, L, -1)
-    bb = _pad_time(b, pad).reshape(G, L, -1)
-    t = mx.arange(L)
-    strict = (t[:, None] > t[None, :])[None, :, :, None]  # [1, k, s, 1]
-    C = mx.cumprod(mx.where(strict, a[:, :, None, :], 1.0), axis=1)  # prod_{s<k<=t}
-    M = mx.where((t[:, None] >= t[None, :])[None, :, :, None], C, 0.0)
-    h_loc = (M * bb[:, None, :, :]).sum(axis=2)
-    P = mx.cumprod(a, axis=1)
-    h = _fix_up(h_loc, P, P[:, L - 1], L)
-    return h.reshape(G * L, *F)[:T]
+def choose_method(T: int, width: int) -> str:
+    """The method ``method="auto"`` runs for ``T`` steps of ``width`` independent lanes.
 
-
-def _choose(T, width, const):
-    """Pick a method from the shape (measured on CPU: see bench/scan_methods.py).
-
-    ``width`` is the number of independent scans (``prod(b.shape[1:])``). The
-    strided block scan was fastest or within noise of the fastest from T = 64 up
-    to width 4096, for constant and time-varying decays; the log-depth doubling
-    scan wins for a handful of lanes and long T; short scans and wide ones
-    (width >= 16384, where the step loop's per-step cost is spread over enough
-    lanes to be bandwidth-bound) run the step loop.
+    Measured on CPU (bench/scan_methods.py): the strided block scan was fastest or
+    within noise of the fastest from T = 64 up to width 4096, for constant and
+    time-varying decays; the log-depth doubling scan wins for a handful of lanes
+    and long T; short scans and wide ones (width >= 16384, where the step loop's
+    per-step cost is spread over enough lanes to be bandwidth-bound) run the loop.
     """
     if T <= 16 or width >= 16384:
         return "loop"
@@ -203,35 +145,35 @@ def _choose(T, width, const):
     return "strided"
 
 
-def _block_length(method, T):
-    if method == "toeplitz":
-        return 64 if T >= 4096 else 32
-    if method == "matrix":
-        return 16
-    # strided: about sqrt(T) sequential steps in-block, as many blocks
+def _block_length(T):
+    """Strided block length: about sqrt(T) sequential steps in-block, as many blocks."""
     return max(8, min(256, 1 << round(math.log2(math.sqrt(T)))))
 
 
-def _solve(a, b, method="auto"):
-    """Scan from ``h_{-1} = 0``; ``a`` constant (``a.ndim < b.ndim``) or ``[T, ...]``."""
+def scan_from_zero(a: mx.array, b: mx.array, method: str = "auto") -> mx.array:
+    """Internal: the scan from ``h_{-1} = 0`` on checked arrays, no custom gradient.
+
+    ``a`` is constant over time (``a.ndim < b.ndim``) or ``[T, ...]``; ``method`` one
+    of :data:`METHODS`. Shared by :func:`linear_scan` and the parallel LIF.
+    """
     T = b.shape[0]
     if _is_const(a, b) and a.ndim < b.ndim - 1:
         a = a.reshape((1,) * (b.ndim - 1 - a.ndim) + tuple(a.shape))
     if method == "auto":
-        method = _choose(T, b.size // T, _is_const(a, b))
+        method = choose_method(T, b.size // T)
     if method == "loop" or T == 1:
         return _loop(a, b)
     if method == "doubling":
         return _doubling(a, b)
-    if method == "toeplitz" and not _is_const(a, b):
-        raise ValueError("the 'toeplitz' method needs a decay that is constant over time")
-    L = _block_length(method, T)
+    L = _block_length(T)
     if L >= T:
         return _loop(a, b)
-    return {"toeplitz": _toeplitz, "strided": _strided, "matrix": _matrix}[method](a, b, L)
+    return _strided(a, b, L)
 
 
-def _sum_to_shape(g, shape):
+def sum_to_shape(g: mx.array, shape: tuple[int, ...]) -> mx.array:
+    """Internal: sum a gradient ``[T, B, ...features]`` down to a parameter's ``shape``
+    (leading axes, then the axes the parameter broadcast along)."""
     lead = g.ndim - len(shape)
     if lead:
         g = g.sum(axis=tuple(range(lead)))
@@ -241,8 +183,9 @@ def _sum_to_shape(g, shape):
     return g.reshape(shape)
 
 
-def _first_input(a, b, h0):
-    """Fold ``h0`` into the first step: ``b_0 + a_0 h_0``."""
+def fold_initial(a: mx.array, b: mx.array, h0: mx.array) -> mx.array:
+    """Internal: fold ``h0`` into the first input, ``b_0 + a_0 h_0``, so that the scan
+    can start from zero."""
     a0 = a if _is_const(a, b) else a[0]
     return mx.concatenate([(b[0] + a0 * h0)[None], b[1:]])
 
@@ -251,7 +194,7 @@ def _first_input(a, b, h0):
 def _scan_fn(method):
     @mx.custom_function
     def scan(a, b, h0):
-        return _solve(a, _first_input(a, b, h0), method)
+        return scan_from_zero(a, fold_initial(a, b, h0), method)
 
     @scan.vjp
     def scan_vjp(primals, cotangent, output):
@@ -260,13 +203,13 @@ def _scan_fn(method):
         const = _is_const(a, b)
         # reverse scan of the cotangent with the next step's decay
         if const:
-            g_b = _solve(a, cotangent[::-1], method)[::-1]
+            g_b = scan_from_zero(a, cotangent[::-1], method)[::-1]
         else:
             a_next = mx.concatenate([a[1:], mx.zeros_like(a[:1])])
-            g_b = _solve(a_next[::-1], cotangent[::-1], method)[::-1]
+            g_b = scan_from_zero(a_next[::-1], cotangent[::-1], method)[::-1]
         h_prev = mx.concatenate([mx.broadcast_to(h0, b.shape[1:])[None], h[:-1]])
-        g_a = _sum_to_shape(g_b * h_prev, a.shape)
-        g_h0 = _sum_to_shape((a if const else a[0]) * g_b[0], h0.shape)
+        g_a = sum_to_shape(g_b * h_prev, a.shape)
+        g_h0 = sum_to_shape((a if const else a[0]) * g_b[0], h0.shape)
         return g_a, g_b, g_h0
 
     return scan
@@ -279,13 +222,24 @@ def _as_param(name, value, dtype):
     return value.astype(dtype)
 
 
+def _check_broadcast(name, shape, target):
+    try:
+        ok = tuple(mx.broadcast_shapes(tuple(shape), tuple(target))) == tuple(target)
+    except ValueError:
+        ok = False
+    if not ok:
+        raise ValueError(
+            f"{name} of shape {tuple(shape)} does not broadcast to "
+            f"{'b of shape ' if name == 'a' else ''}{tuple(target)}"
+        )
+
+
 def _check_args(a, b, h0):
     check_float_array("b", b, min_ndim=1)
     if b.shape[0] < 1:
         raise ValueError(f"b must have at least one time step; got shape {b.shape}")
     a = _as_param("a", a, b.dtype)
     h0 = mx.zeros((), b.dtype) if h0 is None else _as_param("h0", h0, b.dtype)
-    feature_shape = tuple(b.shape[1:])
     if a.ndim == b.ndim:
         if a.shape[0] not in (1, b.shape[0]):
             raise ValueError(
@@ -294,24 +248,8 @@ def _check_args(a, b, h0):
             )
         if a.shape[0] == 1:
             a = a[0]
-    try:
-        shape = mx.broadcast_shapes(tuple(a.shape), tuple(b.shape))
-    except ValueError as err:
-        raise ValueError(
-            f"a of shape {tuple(a.shape)} does not broadcast to b of shape {tuple(b.shape)}"
-        ) from err
-    if tuple(shape) != tuple(b.shape):
-        raise ValueError(
-            f"a of shape {tuple(a.shape)} does not broadcast to b of shape {tuple(b.shape)}"
-        )
-    try:
-        h0_shape = mx.broadcast_shapes(tuple(h0.shape), feature_shape)
-    except ValueError as err:
-        raise ValueError(
-            f"h0 of shape {tuple(h0.shape)} does not broadcast to {feature_shape}"
-        ) from err
-    if tuple(h0_shape) != feature_shape:
-        raise ValueError(f"h0 of shape {tuple(h0.shape)} does not broadcast to {feature_shape}")
+    _check_broadcast("a", a.shape, b.shape)
+    _check_broadcast("h0", h0.shape, b.shape[1:])
     return a, h0
 
 
@@ -322,7 +260,7 @@ def linear_scan(
     reverse: bool = False,
     backend: str = "auto",
     *,
-    _method: str = "auto",
+    method: str = "auto",
 ) -> mx.array:
     r"""Solve :math:`h_t = a_t h_{t-1} + b_t` over axis 0 (see the module docstring).
 
@@ -330,33 +268,107 @@ def linear_scan(
         a: decays. A float, an array broadcastable to ``b.shape[1:]`` (constant over
             time), or an array of ``b.ndim`` dimensions whose first axis is time
             (length ``T`` or 1), broadcastable to ``b``. Any real values (zero and
-            negative included); products of up to one block of decays must stay finite.
-        b: inputs ``[T, ...]`` (floating point, ``T >= 1``).
+            negative included; not checked); products of up to one block of decays
+            must stay finite.
+        b: inputs ``[T, ...]`` (floating point, ``T >= 1``; other axes may be empty).
         h0: initial value, broadcastable to ``b.shape[1:]`` (default 0).
-        reverse: run from ``t = T-1`` down to 0.
-        backend: ``"auto"`` | ``"mlx"`` | ``"metal"`` | ``"cuda"``.
-        _method: private, for tests and benchmarks: force one of ``"loop"``,
-            ``"toeplitz"`` (constant ``a`` only), ``"strided"``, ``"matrix"``,
-            ``"doubling"`` instead of the shape-based ``"auto"`` choice.
+        reverse: run from ``t = T-1`` down to 0 (a bool).
+        backend: ``"auto"`` | ``"mlx"`` | ``"metal"`` | ``"cuda"``. ``"metal"`` and
+            ``"cuda"`` are available only where that device and this library's custom
+            kernels for it are present (in this build: nowhere; ``mlx-snn info``
+            lists what is available here); ``"auto"`` picks the best available one.
+        method: ``"auto"`` (by shape, :func:`choose_method`), ``"loop"``,
+            ``"strided"`` or ``"doubling"`` (the module docstring describes each).
+            All give the same values up to fp rounding; keyword only.
 
     Returns:
         ``h`` with the shape and dtype of ``b``.
 
     Raises:
-        ValueError: ``b`` without a time axis, shapes that do not broadcast, unknown
-            ``_method``, ``"toeplitz"`` with time-varying ``a``.
-        TypeError: non-floating arrays.
+        ValueError: ``b`` without a time axis or with ``T = 0``, shapes that do not
+            broadcast, unknown ``method`` or ``backend``, unavailable ``backend``.
+        TypeError: non-floating arrays, non-bool ``reverse``.
     """
-    backends.resolve(backend)
-    check_choice("_method", _method, METHODS)
+    check_bool("reverse", reverse)
+    check_choice("method", method, METHODS)
     a, h0 = _check_args(a, b, h0)
-    if _method == "toeplitz" and a.ndim == b.ndim:
-        raise ValueError(
-            f"_method='toeplitz' needs a decay constant over time; got a of shape "
-            f"{tuple(a.shape)} with a time axis"
-        )
-    scan = _scan_fn(_method)
+    # Backend dispatch: the one place where a custom linear-scan kernel plugs in.
+    # ``resolve`` gives "mlx" wherever no kernel backend is built (this build: always).
+    backends.resolve(backend)
+    scan = _scan_fn(method)
     if reverse:
         a_rev = a[::-1] if a.ndim == b.ndim else a
         return scan(a_rev, b[::-1], h0)[::-1]
     return scan(a, b, h0)
+
+
+# ----------------------------------------------------------------------------
+# One constant decay in (0, 1): a blocked closed form from cumulative sums (AMOS).
+# Faster than the general methods above for this case (a handful of full-size
+# ops, no step loop), so AMOS's forward and backward use it.
+# ----------------------------------------------------------------------------
+
+
+# exponents inside a block stay within e^(+-_LOG_RANGE): alpha^-j <= 2.6e10 in fp32
+_LOG_RANGE = 24.0
+
+
+@functools.cache
+def _scan_plan(alpha: float, T: int, scale: float):
+    """Block length and count, in-block powers, and the carry-doubling factors."""
+    L = max(1, min(T, int(_LOG_RANGE / -math.log(alpha)))) if alpha > 0 else 1
+    G = -(-T // L)
+    L = -(-T // G)
+    j = np.arange(L, dtype=np.float64)
+    # carries obey c_k = e_k + alpha^L c_{k-1}: solve by doubling until the factor
+    # underflows in fp32 (where the sequential fp32 loop adds zeros as well)
+    doubling, d, factor = [], 1, alpha**L
+    while d < G and factor > 1e-38:
+        doubling.append((d, float(factor)))
+        d, factor = 2 * d, factor * factor
+    powers = [alpha**-j, alpha**j, scale * alpha**-j, scale * alpha**j]
+    return L, G, *(mx.array(p.astype(np.float32))[:, None] for p in powers), tuple(doubling)
+
+
+def _shift(c, d, reverse):
+    """``c`` moved ``d`` blocks later (earlier when ``reverse``), zeros shifted in."""
+    pad = mx.zeros((d, *c.shape[1:]), c.dtype)
+    return mx.concatenate([c[d:], pad] if reverse else [pad, c[:-d]])
+
+
+def decay_scan(b: mx.array, alpha: float, reverse: bool = False, scale: float = 1.0) -> mx.array:
+    """Internal: solve ``h_t = alpha h_{t-1} + scale b_t`` over axis 0 of ``b [T, M]``.
+
+    For one constant decay ``alpha`` in ``(0, 1)`` (AMOS); ``reverse=True`` runs
+    ``h_t = alpha h_{t+1} + scale b_t`` backwards. A stable blocked scan: inside a
+    block of length L the closed form ``h_j = alpha^j cumsum_j(alpha^-j b_j)`` uses
+    exponents relative to the block
+    start, bounded by ``alpha^-L <= e^24`` (never the overflowing ``alpha^-t``
+    over the whole sequence). The block carries follow the same recurrence with
+    decay ``alpha^L <= e^-24``, solved by a few doubling steps, and enter each
+    block as a constant added to the cumulative sum. Every operand is either
+    full-size or broadcast along one side only (outer broadcasts are slow in
+    MLX's fused CPU kernels).
+    """
+    T, M = b.shape
+    L, G, inv, pw, inv_in, pw_in, doubling = _scan_plan(alpha, T, scale)
+    if G * L != T:
+        b = mx.concatenate([b, mx.zeros((G * L - T, M), b.dtype)])
+    blocks = b.reshape(G, L, M)
+    if reverse:
+        acc = mx.cumsum(blocks * pw_in, axis=1, reverse=True)  # alpha^j-scaled suffix sums
+        if G > 1:
+            c = acc[:, 0]  # each block's own value at its start
+            for d, factor in doubling:
+                c = c + factor * _shift(c, d, reverse=True)
+            acc = acc + (alpha**L) * _shift(c, 1, reverse=True)[:, None]
+        out = acc * inv
+    else:
+        acc = mx.cumsum(blocks * inv_in, axis=1)  # alpha^-j-scaled prefix sums
+        if G > 1:
+            c = acc[:, -1] * alpha ** (L - 1)  # each block's own value at its end
+            for d, factor in doubling:
+                c = c + factor * _shift(c, d, reverse=False)
+            acc = acc + alpha * _shift(c, 1, reverse=False)[:, None]
+        out = acc * pw
+    return out.reshape(G * L, M)[:T]

@@ -25,19 +25,10 @@ import math
 import mlx.core as mx
 import numpy as np
 
-from .._checks import check_float_array, check_int
+from .._checks import check_bool, check_float_array, check_int
+from .._params import check_unit_or_none
 
 __all__ = ["tac_aggregate", "tac_group_weights", "tac_weight_sums"]
-
-
-def _check_beta(beta: float | None) -> float:
-    if beta is None:
-        return 1.0
-    if isinstance(beta, bool) or not isinstance(beta, (int, float)):
-        raise TypeError(f"beta must be a float in [0, 1] or None; got {type(beta).__name__}")
-    if not 0.0 <= beta <= 1.0:
-        raise ValueError(f"beta must lie in [0, 1] (None means 1.0); got {beta!r}")
-    return float(beta)
 
 
 def tac_group_weights(num_steps: int, group: int, beta: float | None = 1.0) -> np.ndarray:
@@ -54,7 +45,7 @@ def tac_group_weights(num_steps: int, group: int, beta: float | None = 1.0) -> n
     """
     t = check_int("num_steps", num_steps, minimum=1)
     g = min(check_int("group", group, minimum=1), t)
-    beta = _check_beta(beta)
+    beta = check_unit_or_none("beta", beta)
     n_groups = math.ceil(t / g)
     w = np.zeros((n_groups, g))
     for k in range(n_groups):
@@ -90,9 +81,10 @@ def tac_aggregate(
 
     Raises:
         ValueError / TypeError: ``x`` not a float array of rank >= 2, ``group < 1``
-        or not an int, ``beta`` outside ``[0, 1]``.
+        or not an int, ``beta`` outside ``[0, 1]``, non-bool ``normalize``.
     """
     check_float_array("x", x, min_ndim=2)
+    check_bool("normalize", normalize)
     t = x.shape[0]
     w = tac_group_weights(t, group, beta)
     if normalize:

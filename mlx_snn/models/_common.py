@@ -11,6 +11,7 @@ from .._checks import check_choice, check_int
 from ..nn.layers import SeqToBatch
 from ..nn.lif import LIF
 from ..nn.tac import TAC, TACTP
+from ..nn.temporal import TemporalModule
 
 MODES = ("baseline", "tac", "tactp")
 
@@ -41,7 +42,7 @@ def conv_steps(num_steps: int, group: int, mode: str, n_conv: int) -> tuple[int,
     return tuple(steps)
 
 
-class ConvBlock(nn.Module):
+class ConvBlock(TemporalModule):
     """Conv -> BatchNorm -> LIF -> MaxPool(2) on ``[T, B, H, W, C]``, in one of three modes.
 
     baseline: conv and BN on all ``T*B`` frames (one merged call each), LIF over ``T``.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import mlx.core as mx
 import mlx.nn as nn
 
@@ -9,6 +11,7 @@ from .. import surrogate
 from .._checks import check_int
 from ..nn.layers import VotingLayer
 from ..nn.lif import LIF
+from ..nn.temporal import TemporalModule
 from ._common import ConvBlock, check_frames, conv_steps, resolve_mode
 
 __all__ = ["DVSGestureNet", "dvs_gesture_net"]
@@ -26,7 +29,7 @@ def _lif() -> LIF:
     )
 
 
-class DVSGestureNet(nn.Module):
+class DVSGestureNet(TemporalModule):
     """5 x {Conv(128, 3x3, pad 1) BN LIF MaxPool2}, FC(512->512) LIF, FC(512->110) LIF, Voting.
 
     Input ``x [T, B, 64, 64, 2]`` (binned event counts, two polarities), output
@@ -81,7 +84,7 @@ class DVSGestureNet(nn.Module):
         check_frames(x, (64, 64, 2))
         for block in self.blocks:
             x = block(x)
-        x = x.reshape(*x.shape[:2], -1)
+        x = x.reshape(*x.shape[:2], math.prod(x.shape[2:]))
         return self.vote(self.lif2(self.fc2(self.lif1(self.fc1(x)))))
 
 

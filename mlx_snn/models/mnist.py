@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import math
+
 import mlx.core as mx
 import mlx.nn as nn
 
 from .. import surrogate
 from .._checks import check_int
 from ..nn.lif import LIF
+from ..nn.temporal import TemporalModule
 from ._common import ConvBlock, check_frames, conv_steps, resolve_mode
 
 __all__ = ["MNISTConvNet", "mnist_convnet"]
@@ -17,7 +20,7 @@ def _lif() -> LIF:
     return LIF(beta=0.9, threshold=1.0, reset="subtract", surrogate=surrogate.fast_sigmoid(25.0))
 
 
-class MNISTConvNet(nn.Module):
+class MNISTConvNet(TemporalModule):
     """Conv(1->32,3) BN LIF Pool2, Conv(32->64,3) BN LIF Pool2, FC(1600->128) LIF, FC(128->10) LIF.
 
     Input ``x [T, B, 28, 28, 1]`` (rate-coded frames), output spikes ``[T_out, B, 10]``
@@ -68,7 +71,7 @@ class MNISTConvNet(nn.Module):
     def __call__(self, x: mx.array) -> mx.array:
         check_frames(x, (28, 28, 1))
         h = self.block2(self.block1(x))
-        h = h.reshape(*h.shape[:2], -1)
+        h = h.reshape(*h.shape[:2], math.prod(h.shape[2:]))
         return self.lif2(self.fc2(self.lif1(self.fc1(h))))
 
 

@@ -4,8 +4,10 @@ from .amos import AMOS, AMOSOutput, TemporalSelectorDecoder
 from .associative import AssociativeLeaky
 from .layers import SeqToBatch, VotingLayer
 from .lif import LIF, LIFOutput
-from .parallel import ParallelLIF, StateLeaky
+from .parallel_lif import ParallelLIF
+from .state_leaky import StateLeaky
 from .tac import TAC, TACTP
+from .temporal import TemporalModule
 
 __all__ = [
     "AMOS",
@@ -18,6 +20,7 @@ __all__ = [
     "ParallelLIF",
     "SeqToBatch",
     "StateLeaky",
+    "TemporalModule",
     "TemporalSelectorDecoder",
     "VotingLayer",
 ]

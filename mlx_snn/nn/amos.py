@@ -9,16 +9,11 @@ import mlx.core as mx
 import mlx.nn as nn
 
 from .. import surrogate as _surrogate
-from .._checks import check_choice, check_float_array, check_int
-from ..functional.amos import (
-    METHODS,
-    _amos,
-    _check_sequence,
-    _check_tau,
-    _check_threshold,
-    _temporal_selector,
-)
+from .._checks import check_bool, check_choice, check_float_array, check_int
+from .._params import POSITIVE, check_scalar, check_tau, module_param, param_repr, store_param
+from ..functional.amos import METHODS, amos, temporal_selector
 from ..functional.scan import linear_scan
+from .temporal import TemporalModule
 
 __all__ = ["AMOS", "AMOSOutput", "TemporalSelectorDecoder"]
 
@@ -35,7 +30,7 @@ class AMOSOutput(NamedTuple):
     t_first: mx.array
 
 
-class AMOS(nn.Module):
+class AMOS(TemporalModule):
     r"""At-most-one-spike LIF neuron (PTTFS): every neuron fires exactly once.
 
     Input ``x`` is ``[T, B, ...]``. With :math:`\alpha = 1 - 1/\tau`, :math:`h_{-1} = 0`:
@@ -52,50 +47,45 @@ class AMOS(nn.Module):
 
     Args:
         tau (float): membrane time constant ``> 1``. Default ``2.0``.
-        threshold (float or array): threshold ``> 0`` (fixed). Default ``1.0``.
-        surrogate (str or Surrogate): backward surrogate. Default ``"atan"``.
+        threshold (float or array): threshold ``> 0`` (fixed; an array is stored as a
+            frozen float32 parameter). Default ``1.0``.
+        surrogate (str or Surrogate): backward surrogate. Default
+            :data:`mlx_snn.surrogate.AMOS_DEFAULT` (``"atan"``, the PTTFS setup).
         method (str): ``"parallel"`` | ``"sequential"``. Default ``"parallel"``.
 
     Call: ``amos(x, return_mem=False)`` returns spikes ``[T, B, ...]`` (one-hot in
-    time), or ``(spikes, AMOSOutput(mem, t_first))`` with ``return_mem=True``.
+    time), or ``(spikes, AMOSOutput(mem, t_first))`` with ``return_mem=True``; one
+    call of :func:`mlx_snn.functional.amos`. An empty batch gives empty outputs.
     """
 
     def __init__(
         self,
         tau: float = 2.0,
         threshold: float | mx.array = 1.0,
-        surrogate: str | _surrogate.Surrogate = "atan",
+        surrogate: str | _surrogate.Surrogate = _surrogate.AMOS_DEFAULT,
         method: str = "parallel",
     ):
         super().__init__()
         self.method = check_choice("method", method, METHODS)
         self.surrogate = _surrogate.get(surrogate)
-        self.tau = _check_tau(tau)
-        if isinstance(threshold, mx.array):
-            _check_threshold(threshold, tuple(threshold.shape), threshold.dtype)
-            self.threshold = threshold
-            self.freeze(keys=["threshold"], strict=True)
-        else:
-            self.threshold = _check_threshold(threshold, (), mx.float32)
+        self.tau = check_tau(tau)
+        store_param(self, "threshold", module_param("threshold", threshold, POSITIVE), False)
 
     def _extra_repr(self):
-        thr = self.threshold
-        shown = thr if isinstance(thr, float) else f"array{tuple(thr.shape)}"
         return (
-            f"tau={self.tau}, threshold={shown}, surrogate={self.surrogate}, method={self.method!r}"
+            f"tau={self.tau}, threshold={param_repr(self.threshold)}, "
+            f"surrogate={self.surrogate}, method={self.method!r}"
         )
 
     def __call__(self, x: mx.array, return_mem: bool = False):
-        _check_sequence("x", x)
-        # an array threshold was checked at construction: no host sync per call
-        thr = _check_threshold(self.threshold, tuple(x.shape[2:]), x.dtype, check_values=False)
-        out = _amos(x, self.tau, thr, self.surrogate, self.method)
+        check_bool("return_mem", return_mem)
+        out = amos(x, self.tau, self.threshold, self.surrogate, self.method)
         if return_mem:
             return out.spikes, AMOSOutput(out.mem, out.t_first)
         return out.spikes
 
 
-class TemporalSelectorDecoder(nn.Module):
+class TemporalSelectorDecoder(TemporalModule):
     r"""PTTFS output decoder: a linear synapse, AMOS membranes with learnable
     per-class time constants, and the temporal selector.
 
@@ -140,11 +130,11 @@ class TemporalSelectorDecoder(nn.Module):
         super().__init__()
         self.in_features = check_int("in_features", in_features)
         self.num_classes = check_int("num_classes", num_classes)
-        self.threshold = _check_threshold(threshold, (), mx.float32)
-        tau = _check_tau(tau)
-        self.linear = nn.Linear(in_features, num_classes, bias=bias)
+        self.threshold = check_scalar("threshold", threshold, POSITIVE)
+        tau = check_tau(tau)
+        self.linear = nn.Linear(in_features, num_classes, bias=check_bool("bias", bias))
         self.w = mx.full((num_classes,), -math.log(tau - 1.0))
-        self.learn_tau = bool(learn_tau)
+        self.learn_tau = check_bool("learn_tau", learn_tau)
         if not learn_tau:
             self.freeze(keys=["w"], strict=True)
 
@@ -160,6 +150,7 @@ class TemporalSelectorDecoder(nn.Module):
         )
 
     def __call__(self, x: mx.array, return_time: bool = False):
+        check_bool("return_time", return_time)
         check_float_array("x", x, min_ndim=3)
         if x.ndim != 3 or x.shape[-1] != self.in_features or x.shape[0] < 1:
             raise ValueError(
@@ -167,7 +158,7 @@ class TemporalSelectorDecoder(nn.Module):
             )
         inv_tau = mx.sigmoid(self.w).astype(x.dtype)
         mem = linear_scan(1.0 - inv_tau, self.linear(x) * inv_tau)
-        out = _temporal_selector(mem, self.threshold)
+        out = temporal_selector(mem, self.threshold)
         if return_time:
             return out.logits, out.t_first
         return out.logits

@@ -8,14 +8,16 @@ import mlx.core as mx
 import mlx.nn as nn
 
 from .. import surrogate as _surrogate
-from .._checks import check_float_array, check_int, check_positive
+from .._checks import check_bool, check_float_array, check_int, check_positive
+from .._params import POSITIVE, check_scalar
 from ..functional.associative import DEFAULT_CHUNK, associative_scan_log, check_state
 from .lif import LIFOutput
+from .temporal import TemporalModule
 
 __all__ = ["AssociativeLeaky"]
 
 
-class AssociativeLeaky(nn.Module):
+class AssociativeLeaky(TemporalModule):
     r"""Matrix-state spiking layer with input-dependent decay (snnTorch's "generation 2").
 
     Input ``x`` is ``[T, B, dim]``. Per step, with learned linear maps:
@@ -43,7 +45,8 @@ class AssociativeLeaky(nn.Module):
         value_dim (int or None): value size ``d_v`` and output features; ``None``
             means ``dim``.
         threshold (float): firing threshold ``> 0`` on the readout. Default ``1.0``.
-        surrogate (str or Surrogate): backward surrogate. Default ``"fast_sigmoid"``.
+        surrogate (str or Surrogate): backward surrogate. Default
+            :data:`mlx_snn.surrogate.DEFAULT` (``"fast_sigmoid"``).
         bias (bool): biases on the query, key and value maps. Default ``False``
             (the decay map always has a bias).
         decay_init (float): decay at ``x = 0``, in ``(0, 1)``: the decay bias starts
@@ -64,7 +67,7 @@ class AssociativeLeaky(nn.Module):
         key_dim: int,
         value_dim: int | None = None,
         threshold: float = 1.0,
-        surrogate: str | _surrogate.Surrogate = "fast_sigmoid",
+        surrogate: str | _surrogate.Surrogate = _surrogate.DEFAULT,
         bias: bool = False,
         decay_init: float = 0.9,
         chunk: int = DEFAULT_CHUNK,
@@ -74,11 +77,12 @@ class AssociativeLeaky(nn.Module):
         check_int("key_dim", key_dim)
         value_dim = dim if value_dim is None else check_int("value_dim", value_dim)
         check_int("chunk", chunk)
+        check_bool("bias", bias)
         check_positive("decay_init", decay_init)
         if not decay_init < 1:
             raise ValueError(f"decay_init must lie in (0, 1); got {decay_init!r}")
         self.dim, self.key_dim, self.value_dim = dim, key_dim, value_dim
-        self.threshold = check_positive("threshold", threshold)
+        self.threshold = check_scalar("threshold", threshold, POSITIVE)
         self.surrogate = _surrogate.get(surrogate)
         self.chunk = chunk
         self.q_proj = nn.Linear(dim, key_dim, bias=bias)
@@ -108,6 +112,7 @@ class AssociativeLeaky(nn.Module):
         return self.q_proj(x), self.k_proj(x), self.v_proj(x), log_a
 
     def __call__(self, x: mx.array, state: mx.array | None = None, return_state: bool = False):
+        check_bool("return_state", return_state)
         self._check_x(x, 3, "[T, B, dim]")
         if state is not None:
             check_state("state", state, (x.shape[1], self.key_dim, self.value_dim))

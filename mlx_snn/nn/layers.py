@@ -6,11 +6,12 @@ import mlx.core as mx
 import mlx.nn as nn
 
 from .._checks import check_float_array, check_int
+from .temporal import TemporalModule
 
 __all__ = ["SeqToBatch", "VotingLayer"]
 
 
-class SeqToBatch(nn.Module):
+class SeqToBatch(TemporalModule):
     """Apply a per-frame module to a ``[T, B, ...]`` sequence by merging T and B.
 
     ``y = module(x.reshape(T*B, ...)).reshape(T, B, ...)``: one call sees all

@@ -5,24 +5,26 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import mlx.core as mx
-import mlx.nn as nn
-import numpy as np
 
 from .. import backends
 from .. import surrogate as _surrogate
-from .._checks import check_choice
-from ..functional.lif import _lif_sequence, _resolve_options, lif_step
-from ..functional.parallel_lif import (
-    DEFAULT_CHUNK,
-    _parallel_lif_sequence,
-    check_parallel_mode,
-    choose_algorithm,
+from .._checks import check_bool, check_choice, check_float_array
+from .._params import (
+    POSITIVE,
+    UNIT,
+    check_module_state,
+    check_state,
+    module_param,
+    param_repr,
+    store_param,
 )
+from ..functional.lif import ALGORITHMS, lif_options, lif_sequence, lif_step
+from ..functional.parallel_lif import check_parallel_mode
+from .temporal import TemporalModule
 
 __all__ = ["ALGORITHMS", "LIF", "LIFOutput"]
 
 MIN_THRESHOLD = 1e-6
-ALGORITHMS = ("auto", "loop", "parallel")
 
 
 class LIFOutput(NamedTuple):
@@ -37,26 +39,7 @@ class LIFOutput(NamedTuple):
     state: mx.array
 
 
-def _param(name, value, *, unit_interval):
-    """Validate a fixed or initial beta/threshold; return a float or an mx.array."""
-    if isinstance(value, bool):
-        raise TypeError(f"{name} must be a float or an array; got bool")
-    if isinstance(value, (int, float)):
-        arr = np.asarray(float(value))
-    elif isinstance(value, (mx.array, np.ndarray, list, tuple)):
-        arr = np.asarray(value, dtype=np.float64)
-    else:
-        raise TypeError(f"{name} must be a float or an array; got {type(value).__name__}")
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} must be finite; got {value!r}")
-    if unit_interval and not np.all((arr >= 0) & (arr <= 1)):
-        raise ValueError(f"{name} must lie in [0, 1]; got {value!r}")
-    if not unit_interval and not np.all(arr > 0):
-        raise ValueError(f"{name} must be > 0; got {value!r}")
-    return float(arr) if arr.ndim == 0 and isinstance(value, (int, float)) else arr
-
-
-class LIF(nn.Module):
+class LIF(TemporalModule):
     r"""Leaky integrate-and-fire neuron over a time-major sequence.
 
     Input ``x`` is ``[T, B, ...]`` (any trailing feature shape). With
@@ -78,7 +61,8 @@ class LIF(nn.Module):
             feature (broadcast to ``x.shape[2:]``). Default ``0.9``.
         threshold (float or array): firing threshold ``> 0``. Default ``1.0``.
         reset (str): ``"subtract"`` | ``"zero"`` | ``"none"``. Default ``"subtract"``.
-        surrogate (str or Surrogate): backward surrogate. Default ``"fast_sigmoid"``.
+        surrogate (str or Surrogate): backward surrogate. Default
+            :data:`mlx_snn.surrogate.DEFAULT` (``"fast_sigmoid"``).
         detach_reset (bool or None): no gradient through the reset's spike.
             ``None``: ``False`` (immediate) / ``True`` (delayed).
         learn_beta (bool): make ``beta`` a trainable parameter, clipped to ``[0, 1]``
@@ -86,7 +70,9 @@ class LIF(nn.Module):
         learn_threshold (bool): make ``threshold`` trainable, clamped to
             ``>= 1e-6`` in the forward pass.
         reset_timing (str): ``"immediate"`` | ``"delayed"``.
-        backend (str): ``"auto"`` | ``"mlx"`` | ``"metal"`` | ``"cuda"``.
+        backend (str): ``"auto"`` | ``"mlx"`` | ``"metal"`` | ``"cuda"``; ``"metal"``
+            and ``"cuda"`` only where that device and the custom kernels are present
+            (``mlx-snn info`` lists what is available).
         algorithm (str): ``"loop"`` (compiled step loop), ``"parallel"``
             (exact-reset parallel scans, :mod:`mlx_snn.functional.parallel_lif`)
             or ``"auto"`` (default), each for every reset and timing:
@@ -96,7 +82,8 @@ class LIF(nn.Module):
             of exact threshold ties.
 
     Call: ``lif(x, state=None, return_state=False)`` returns spikes ``[T, B, ...]``,
-    or ``(spikes, LIFOutput(mem, state))`` with ``return_state=True``.
+    or ``(spikes, LIFOutput(mem, state))`` with ``return_state=True``; one call of
+    :func:`mlx_snn.functional.lif_sequence`. An empty batch gives empty outputs.
     """
 
     def __init__(
@@ -104,7 +91,7 @@ class LIF(nn.Module):
         beta: float | mx.array = 0.9,
         threshold: float | mx.array = 1.0,
         reset: str = "subtract",
-        surrogate: str | _surrogate.Surrogate = "fast_sigmoid",
+        surrogate: str | _surrogate.Surrogate = _surrogate.DEFAULT,
         detach_reset: bool | None = None,
         learn_beta: bool = False,
         learn_threshold: bool = False,
@@ -113,42 +100,28 @@ class LIF(nn.Module):
         algorithm: str = "auto",
     ):
         super().__init__()
-        surrogate, detach_reset = _resolve_options(reset, reset_timing, surrogate, detach_reset)
+        surrogate, detach_reset = lif_options(reset, reset_timing, surrogate, detach_reset)
         backends.resolve(backend)
         check_choice("algorithm", algorithm, ALGORITHMS)
         if algorithm == "parallel":
             check_parallel_mode(reset, reset_timing)
         self.algorithm = algorithm
-        self.chunk = DEFAULT_CHUNK
-        beta = _param("beta", beta, unit_interval=True)
-        threshold = _param("threshold", threshold, unit_interval=False)
+        self.chunk = None  # the parallel algorithm's default (ParallelLIF sets one)
         self.reset = reset
         self.reset_timing = reset_timing
         self.surrogate = surrogate
         self.detach_reset = detach_reset
         self.backend = backend
-        self.learn_beta = bool(learn_beta)
-        self.learn_threshold = bool(learn_threshold)
-        frozen = []
-        for name, value, learn in (
-            ("beta", beta, learn_beta),
-            ("threshold", threshold, learn_threshold),
-        ):
-            if learn or not isinstance(value, float):
-                setattr(self, name, mx.array(value, dtype=mx.float32))
-                if not learn:
-                    frozen.append(name)
-            else:
-                setattr(self, name, value)
-        if frozen:
-            self.freeze(keys=frozen, strict=True)
+        self.learn_beta = check_bool("learn_beta", learn_beta)
+        self.learn_threshold = check_bool("learn_threshold", learn_threshold)
+        store_param(self, "beta", module_param("beta", beta, UNIT), learn_beta)
+        store_param(
+            self, "threshold", module_param("threshold", threshold, POSITIVE), learn_threshold
+        )
 
     def _extra_repr(self):
-        def show(v):
-            return f"{v}" if isinstance(v, float) else f"array{tuple(v.shape)}"
-
         return (
-            f"beta={show(self.beta)}, threshold={show(self.threshold)}, "
+            f"beta={param_repr(self.beta)}, threshold={param_repr(self.threshold)}, "
             f"reset={self.reset!r}, reset_timing={self.reset_timing!r}, "
             f"surrogate={self.surrogate}, detach_reset={self.detach_reset}, "
             f"learn_beta={self.learn_beta}, learn_threshold={self.learn_threshold}, "
@@ -169,16 +142,10 @@ class LIF(nn.Module):
         state: mx.array | None = None,
         return_state: bool = False,
     ):
+        check_bool("return_state", return_state)
+        check_module_state(x, state)
         beta, threshold = self._params()
-        algorithm = self.algorithm
-        if algorithm == "auto":
-            shape = tuple(getattr(x, "shape", ()))
-            algorithm = choose_algorithm(shape, self.reset, self.reset_timing)
-        run = _lif_sequence
-        extra = (self.reset_timing,)
-        if algorithm == "parallel":
-            run, extra = _parallel_lif_sequence, (self.reset_timing, self.chunk)
-        out = run(
+        out = lif_sequence(
             x,
             beta,
             threshold,
@@ -187,7 +154,9 @@ class LIF(nn.Module):
             self.detach_reset,
             state,
             self.backend,
-            *extra,
+            self.reset_timing,
+            algorithm=self.algorithm,
+            chunk=self.chunk,
             beta_grad=self.learn_beta,
             threshold_grad=self.learn_threshold,
         )
@@ -200,6 +169,9 @@ class LIF(nn.Module):
 
         Returns ``(s_t, v_t)``; autograd differentiates through it.
         """
+        if v_prev is not None:  # checked here to name the argument the caller wrote
+            check_float_array("x_t", x_t, min_ndim=1)
+            check_state("v_prev", v_prev, x_t.shape, x_t.dtype)
         beta, threshold = self._params()
         s, _, v = lif_step(
             x_t,

@@ -11,29 +11,26 @@ aggregated frames (``G = ceil(T/g)``).
 from __future__ import annotations
 
 import mlx.core as mx
-import mlx.nn as nn
 
-from .._checks import check_float_array, check_int
-from ..functional.tac import _check_beta, tac_aggregate, tac_weight_sums
-from .layers import SeqToBatch
+from .._checks import check_bool, check_float_array, check_int
+from .._params import check_unit_or_none
+from ..functional.tac import tac_aggregate, tac_weight_sums
 from .lif import LIF
+from .temporal import TemporalModule, find_temporal
 
 __all__ = ["TAC", "TACTP"]
 
-_TEMPORAL = (nn.RNN, nn.GRU, nn.LSTM, LIF, SeqToBatch)
-
 
 def _check_layer(layer) -> None:
-    """Reject things that are not per-frame layers (recurrent or sequence modules)."""
+    """Reject things that are not per-frame layers (anything that acts over time)."""
     if not callable(layer):
         raise TypeError(f"layer must be a callable per-frame module; got {type(layer).__name__}")
-    if isinstance(layer, nn.Module):
-        for m in layer.modules():
-            if isinstance(m, (*_TEMPORAL, TAC, TACTP)):
-                raise ValueError(
-                    f"layer must act on each frame independently ([N, ...] -> [N, ...]); "
-                    f"it contains {type(m).__name__}, which works across time"
-                )
+    temporal = find_temporal(layer)
+    if temporal is not None:
+        raise ValueError(
+            f"layer must act on each frame independently ([N, ...] -> [N, ...]); "
+            f"it contains {type(temporal).__name__}, which works across time"
+        )
 
 
 def _apply_grouped(layer, x: mx.array, group: int, beta: float) -> mx.array:
@@ -51,7 +48,7 @@ def _apply_grouped(layer, x: mx.array, group: int, beta: float) -> mx.array:
     return y.reshape(n_groups, b, *y.shape[1:])
 
 
-class TAC(nn.Module):
+class TAC(TemporalModule):
     r"""Temporal Aggregated Convolution (collapse): ``[T, B, ...] -> [G, B, ...]``.
 
     .. math::
@@ -72,7 +69,8 @@ class TAC(nn.Module):
         beta (float or None): aggregation decay in ``[0, 1]``; ``None`` means 1.0
             (plain sum). The paper's networks pass the LIF decay.
 
-    Raises ``ValueError`` for ``group < 1``, a recurrent/sequence ``layer`` (at
+    Raises ``ValueError`` for ``group < 1``, a ``layer`` that contains a module acting
+    over time (a :class:`~mlx_snn.nn.TemporalModule` or MLX's RNN/GRU/LSTM; at
     construction), a layer whose output batch differs from its input's, or
     ``x`` of rank < 3 (at call).
     """
@@ -82,7 +80,7 @@ class TAC(nn.Module):
         _check_layer(layer)
         self.layer = layer
         self.group = check_int("group", group, minimum=1)
-        self.beta = _check_beta(beta)
+        self.beta = check_unit_or_none("beta", beta)
 
     def _extra_repr(self):
         return f"group={self.group}, beta={self.beta}"
@@ -93,7 +91,7 @@ class TAC(nn.Module):
         return y * s.reshape(-1, *([1] * (y.ndim - 1)))
 
 
-class TACTP(nn.Module):
+class TACTP(TemporalModule):
     r"""TAC with Temporal Preservation: ``[T, B, ...] -> spikes [T, B, ...]``.
 
     .. math::
@@ -128,12 +126,13 @@ class TACTP(nn.Module):
         self.layer = layer
         self.neuron = neuron
         self.group = check_int("group", group, minimum=1)
-        self.beta = _check_beta(beta)
+        self.beta = check_unit_or_none("beta", beta)
 
     def _extra_repr(self):
         return f"group={self.group}, beta={self.beta}"
 
     def __call__(self, x: mx.array, state: mx.array | None = None, return_state: bool = False):
+        check_bool("return_state", return_state)
         y = _apply_grouped(self.layer, x, self.group, self.beta)
         t = x.shape[0]
         drive = mx.repeat(y, min(self.group, t), axis=0)[:t]

@@ -35,7 +35,7 @@ def heaviside(x: np.ndarray, strict: bool = False) -> np.ndarray:
     return (x > 0).astype(np.float64) if strict else (x >= 0).astype(np.float64)
 
 
-def _sum_to(g: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+def sum_to(g: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     """Sum a [T, B, ...features] array to a parameter's (broadcastable) shape."""
     while g.ndim > len(shape):
         g = g.sum(axis=0)
@@ -172,6 +172,6 @@ def lif_backward(
     return {
         "x": gx,
         "v0": gv,
-        "beta": _sum_to(gbeta, beta_shape),
-        "threshold": _sum_to(gth, th_shape),
+        "beta": sum_to(gbeta, beta_shape),
+        "threshold": sum_to(gth, th_shape),
     }
