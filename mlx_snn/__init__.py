@@ -19,6 +19,7 @@ from .nn import (
     TemporalSelectorDecoder,
     VotingLayer,
 )
+from . import monitor
 
 __version__ = "1.0.0.dev0"
 
@@ -42,6 +43,7 @@ __all__ = [
     "functional",
     "loss",
     "models",
+    "monitor",
     "surrogate",
     "training",
 ]
