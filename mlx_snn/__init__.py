@@ -4,7 +4,18 @@ Time-major arrays ``[T, B, ...]``; images channels-last ``[T, B, H, W, C]``.
 Math lives in :mod:`mlx_snn.functional`; modules are thin wrappers.
 """
 
-from . import _runtime, backends, data, encode, functional, loss, models, surrogate, training
+from . import (
+    _runtime,
+    backends,
+    data,
+    encode,
+    functional,
+    loss,
+    models,
+    monitor,
+    surrogate,
+    training,
+)
 from .nn import (
     AMOS,
     LIF,
@@ -19,7 +30,6 @@ from .nn import (
     TemporalSelectorDecoder,
     VotingLayer,
 )
-from . import monitor
 
 __version__ = "1.0.0.dev0"
 

@@ -19,9 +19,10 @@ wrapper that recomputes each layer would duplicate the model's logic. The record
 are read with ``stop_gradient`` and evaluated once per forward pass (one host sync), so
 outputs and gradients are the model's own. Counting needs values, so a forward traced by
 ``mx.compile`` or ``mx.vmap`` raises ``RuntimeError``; ``mx.grad`` works. Only ``__call__`` is
-seen (a hand loop over ``LIF.step`` is not). Neurons are recognised by ``isinstance`` on
-the public classes (``LIF`` and ``ParallelLIF``, ``StateLeaky``, ``AMOS``,
-``AssociativeLeaky``, ``TemporalSelectorDecoder``).
+seen (a hand loop over ``LIF.step`` is not). A module called at several places is one row
+whose totals add up; the non-spiking network counts each layer once per sample. Neurons
+are recognised by ``isinstance`` on the public classes (``LIF`` and ``ParallelLIF``,
+``StateLeaky``, ``AMOS``, ``AssociativeLeaky``, ``TemporalSelectorDecoder``).
 
 **What is counted** (``B``: samples of a forward, the outermost input's axis 1; ``b_w``,
 ``b_s``: bytes per weight and per state value, from the dtypes):

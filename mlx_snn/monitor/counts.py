@@ -73,7 +73,7 @@ class LayerStats:
     sample_neurons: int = 0
     spikes_by_step: list[int] = field(default_factory=list)
     neurons_by_step: list[int] = field(default_factory=list)
-    spikes_by_neuron: np.ndarray | None = None
+    spikes_by_neuron: dict[tuple[int, ...], np.ndarray] = field(default_factory=dict)
 
     def add(self, target: dict[str, int], **counts: int) -> None:
         for key, value in counts.items():
@@ -176,17 +176,18 @@ def record_synapse(ctx: Context, module, stats: LayerStats, call, args, kwargs):
         fan_in, fan_out = weight.shape[1], weight.shape[0]
         frames = x.size // fan_in
         per_frame_mac, out_per_frame = fan_in * fan_out, fan_out
-        fan = np.array(fan_out, dtype=np.int64)
+        # events per frame; each reaches all fan_out outputs
         counts = nz.reshape(frames, fan_in).astype(mx.uint32).sum(axis=1)
-        reduce = (lambda c: int(c.astype(np.int64).sum()) * fan_out, lambda c: int(c.sum()))
+        fan = np.array(fan_out, dtype=np.int64)
     else:
         nd = weight.ndim - 2
         fan, out_size = conv_fan_out(tuple(x.shape[1:-1]), module)
         frames = x.shape[0]
         per_frame_mac = int(fan.sum()) * x.shape[-1]
         out_per_frame = math.prod(out_size) * weight.shape[0]
+        # events per input position (over frames and channels), times that position's fan-out
         counts = nz.astype(mx.uint32).sum(axis=(0, nd + 1))
-        reduce = (lambda c: int((c.astype(np.int64) * fan).sum()), lambda c: int(c.sum()))
+    elements = x.size
     bw, ba = weight.dtype.size, x.dtype.size
     bias_ops = frames * out_per_frame if has_bias else 0
     per_frame = ctx.per_frame_frames(module, frames)
@@ -194,13 +195,14 @@ def record_synapse(ctx: Context, module, stats: LayerStats, call, args, kwargs):
     batch = ctx.batch
 
     def fold(v):
-        synops, events = reduce[0](v["counts"]), reduce[1](v["counts"])
+        counts = v["counts"].astype(np.int64)
+        synops, events = int((counts * fan).sum()), int(counts.sum())
         graded = not bool(v["binary"])
         stats.calls += 1
         stats.frames += frames
         stats.per_frame_frames += per_frame
         stats.in_events += events
-        stats.in_elements += x.size
+        stats.in_elements += elements
         stats.graded_calls += graded
         stats.synops += synops
         stats.dense_mac += frames * per_frame_mac
@@ -248,7 +250,7 @@ def record_neuron(ctx: Context, module, stats: LayerStats, call, args, kwargs):
     else:
         s = _spikes(out)
         steps, batch, width = s.shape[0], s.shape[1], math.prod(s.shape[2:])
-        n = s.size
+        n, feature_shape = s.size, tuple(s.shape[2:])
         if isinstance(module, AssociativeLeaky):
             cells = module.key_dim * module.value_dim * steps * batch
             ops, state = {"mac": 2 * cells, "mult": cells}, (cells * b, cells * b)
@@ -259,7 +261,7 @@ def record_neuron(ctx: Context, module, stats: LayerStats, call, args, kwargs):
         nz = _nonzero(s).astype(mx.uint32)
         arrays = {
             "by_step": nz.reshape(steps, -1).sum(axis=1),
-            "by_neuron": nz.sum(axis=(0, 1)).reshape(-1),
+            "by_neuron": nz.sum(axis=(0, 1)),
             "fired": mx.any(nz.reshape(steps, batch, -1) > 0, axis=0).astype(mx.uint32).sum(),
         }
     subtract_reset = isinstance(module, LIF) and module.reset == "subtract"
@@ -269,12 +271,12 @@ def record_neuron(ctx: Context, module, stats: LayerStats, call, args, kwargs):
         stats.calls += 1
         stats.frames += steps * batch
         stats.per_frame_frames += steps * batch
-        stats.neurons = width
         stats.neuron_steps += n
         stats.add(stats.snn, **ops, state_read=state[0], state_write=state[1])
         if ann_here:
             stats.add(stats.ann, mac=ann_mac)
         if not v:
+            stats.neurons = width
             return
         by_step = v["by_step"].astype(np.int64)
         spikes = int(by_step.sum())
@@ -290,11 +292,10 @@ def record_neuron(ctx: Context, module, stats: LayerStats, call, args, kwargs):
         for t, k in enumerate(by_step.tolist()):
             stats.spikes_by_step[t] += k
             stats.neurons_by_step[t] += batch * width
-        by_neuron = v["by_neuron"].astype(np.int64)
-        if stats.spikes_by_neuron is None or stats.spikes_by_neuron.shape != by_neuron.shape:
-            stats.spikes_by_neuron = by_neuron
-        else:
-            stats.spikes_by_neuron = stats.spikes_by_neuron + by_neuron
+        # one module called at places of different shapes keeps one count per shape
+        previous = stats.spikes_by_neuron.get(feature_shape, 0)
+        stats.spikes_by_neuron[feature_shape] = previous + v["by_neuron"].astype(np.int64)
+        stats.neurons = sum(math.prod(k) for k in stats.spikes_by_neuron)
 
     ctx.defer(arrays, fold)
     return out
@@ -313,7 +314,8 @@ def record_aggregate(ctx: Context, module, stats: LayerStats, call, args, kwargs
     steps = x.shape[0]
     group = min(module.group, steps)
     groups = math.ceil(steps / group)
-    agg = groups * (x.size // steps)
+    batch, elements = x.shape[1], x.size
+    agg = groups * (elements // steps)
     rescale = out.size if isinstance(module, TAC) else 0
     b = x.dtype.size
     accumulate = "ac" if module.beta == 1.0 else "mac"
@@ -321,10 +323,10 @@ def record_aggregate(ctx: Context, module, stats: LayerStats, call, args, kwargs
     def fold(v):
         events = int(v["events"])
         stats.calls += 1
-        stats.frames += groups * x.shape[1]
-        stats.per_frame_frames += steps * x.shape[1]
+        stats.frames += groups * batch
+        stats.per_frame_frames += steps * batch
         stats.in_events += events
-        stats.in_elements += x.size
+        stats.in_elements += elements
         stats.graded_calls += not bool(v["binary"])
         stats.add(stats.snn, **{accumulate: events})
         stats.add(

@@ -82,6 +82,7 @@ class Monitor:
         self._new_order: list[int] = []
         self._called: dict[int, LayerStats] = {}
         self._tac_frames: dict[int, int] = {}
+        self._input: mx.array | None = None
         self.reset()
 
     def reset(self) -> None:
@@ -210,6 +211,7 @@ class Monitor:
                 f"axis {self.batch_axis} (time-major [T, B, ...]); got {got}"
             )
         self.batch = x.shape[self.batch_axis]
+        self._input = x
         self._pending.clear()
         self._counted.clear()
         self._called.clear()
@@ -217,8 +219,10 @@ class Monitor:
 
     def _finish(self) -> None:
         arrays = [a for values, _ in self._pending for a in values.values()]
-        if arrays and host_values(mx.sum(arrays[0])) is None:
+        probe, self._input = mx.sum(mx.stop_gradient(self._input)), None
+        if host_values(probe) is None:
             self._pending.clear()
+            self._new_order.clear()
             raise RuntimeError(
                 "Monitor cannot count inside mx.compile or mx.vmap (the counts need values): "
                 "record an uncompiled forward pass of the same model"

@@ -179,7 +179,8 @@ class CostReport:
                 k / n for k, n in zip(s.spikes_by_step, s.neurons_by_step, strict=True)
             ]
             d["silent_fraction"] = 1 - s.fired_pairs / s.sample_neurons
-            d["dead_fraction"] = float((s.spikes_by_neuron == 0).mean())
+            counts = list(s.spikes_by_neuron.values())
+            d["dead_fraction"] = sum(int((c == 0).sum()) for c in counts) / s.neurons
         d["snn"], d["ann"] = dict(s.snn), dict(s.ann)
         d["energy_pj_per_sample"] = {
             side: _energy(costs, getattr(s, side), self.samples) for side in ("snn", "ann")
@@ -292,7 +293,12 @@ def _omissions(not_counted: list[LayerStats], not_called: list[LayerStats]) -> l
         by_type: dict[str, list[str]] = {}
         for s in not_counted:
             calls = f"{s.calls} call" + ("" if s.calls == 1 else "s")
-            by_type.setdefault(s.type, []).append(f"{s.path} ({calls})")
+            if s.note.startswith("no cost formula"):
+                by_type.setdefault(s.type, []).append(f"{s.path} ({calls})")
+            elif "plain callable" in s.note:
+                by_type.setdefault(s.type, []).append(f"{s.path} ({s.note})")
+            else:
+                by_type.setdefault(s.type, []).append(f"{s.path} ({s.note}; {calls})")
         parts = [f"{t}: {', '.join(paths)}" for t, paths in by_type.items()]
         lines.append(
             "not counted (no cost formula; their work is in neither total): " + "; ".join(parts)
