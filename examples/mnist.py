@@ -19,6 +19,9 @@ global MLX generator, reseeded each epoch) comes from ``(seed, e)``, never from 
 running across epochs, so ``--resume`` continues bit-for-bit: 2 epochs in one go give the
 same weights as ``--stop-after 1`` then ``--resume``. ``--epochs`` fixes the cosine schedule;
 ``--stop-after`` ends a run early.
+``--cost`` evaluates once more under ``snn.monitor.Monitor`` and prints its table (spikes,
+synaptic operations, bytes, energy next to the non-spiking network; TAC's conv rows show
+``G of T`` frames per sample), also written to ``cost.json``.
 ``--compile`` wraps the train step in ``mx.compile`` (off by default: no measurable gain on the
 CPU backend, where the convolutions dominate; see examples/results/mnist.md).
 """
@@ -83,6 +86,7 @@ class Config:
     compile: bool = False
     quiet: bool = False
     plots: bool = False
+    cost: bool = False
 
 
 def derived_key(seed: int, *path: int) -> mx.array:
@@ -136,6 +140,15 @@ def evaluate(model: nn.Module, x: mx.array, y: mx.array, cfg: Config) -> float:
         correct += counts_correct(model(frames), y[start : start + cfg.eval_batch_size]).item()
     model.train()
     return correct / n
+
+
+def cost_report(model: nn.Module, x: mx.array, y: mx.array, cfg: Config, path: Path) -> str:
+    """The test evaluation again under ``snn.monitor.Monitor``: its table, saved as JSON."""
+    with snn.monitor.Monitor(model) as monitor:
+        evaluate(model, x, y, cfg)
+    report = monitor.report()
+    report.to_json(path)
+    return report.table()
 
 
 def save_checkpoint(path: Path, model, optimizer, epoch: int, cfg: Config, history) -> None:
@@ -267,6 +280,8 @@ def train(cfg: Config) -> dict:
         "history": history,
     }
     (out / METRICS).write_text(json.dumps(metrics, indent=2) + "\n")
+    if cfg.cost:
+        print(cost_report(model, x_test, y_test, cfg, out / "cost.json"))
     if history:
         title = f"{cfg.dataset} {cfg.mode}" + (f" g={cfg.group}" if cfg.mode != "baseline" else "")
         plot_curves(history, out / CURVES, title)
@@ -298,6 +313,7 @@ def parse_args(argv: list[str] | None = None) -> Config:
     p.add_argument("--compile", action="store_true", help="mx.compile the train step")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--plots", action="store_true", help="write spike plots to --out/plots")
+    p.add_argument("--cost", action="store_true", help="print snn.monitor's cost table")
     args = p.parse_args(argv)
     for name in ("group", "num_steps", "epochs", "batch_size", "eval_batch_size"):
         if getattr(args, name) < 1:
