@@ -12,7 +12,8 @@ supplementary material are our choices, marked *):
   ``--threshold`` is the decoder's confidence threshold ``V_th``;
 - incremental time steps: epoch ``e`` trains with
   ``T = snn.training.incremental_time_steps(e, --time-steps, --epochs-per-stage)``, each
-  stage starting from the previous stage's weights;
+  stage starting from the previous stage's weights; *by default T = 1, 2, 4, 8 for 4, 3,
+  2, 2 epochs (11 epochs; the run in examples/results/ttfs_mnist.md);
 - *Adam (bias-corrected, as PyTorch's) with cosine decay over the whole run, batch 128.
 
     python examples/ttfs_mnist.py --arch mlp --data-dir ../shared/data/mnist --out runs/ttfs
@@ -87,7 +88,7 @@ class Config:
     arch: str = "mlp"
     hidden: tuple[int, ...] | None = None
     time_steps: tuple[int, ...] = (1, 2, 4, 8)
-    epochs_per_stage: tuple[int, ...] = (3,)
+    epochs_per_stage: tuple[int, ...] = (4, 3, 2, 2)
     epochs: int | None = None
     stop_after: int | None = None
     limit: int | None = None
@@ -425,7 +426,7 @@ def parse_args(argv: list[str] | None = None) -> Config:
     p.add_argument("--hidden", type=_ints, default=None, help="hidden widths, e.g. 800 or 400,400")
     p.add_argument("--time-steps", type=_ints, default=(1, 2, 4, 8), help="T of each stage")
     p.add_argument(
-        "--epochs-per-stage", type=_ints, default=(3,), help="one value, or one per stage"
+        "--epochs-per-stage", type=_ints, default=(4, 3, 2, 2), help="one value, or one per stage"
     )
     p.add_argument("--epochs", type=int, default=None, help="default: the stages' sum")
     p.add_argument("--stop-after", type=int, default=None, help="end after this many epochs")
