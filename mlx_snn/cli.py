@@ -16,8 +16,9 @@ def info() -> dict[str, str]:
     """Versions, platform, device and which backends and kernels are active."""
     import mlx_snn
 
-    from . import _runtime, backends
+    from . import _runtime, backends, surrogate
     from .kernels import registry
+    from .kernels import surrogates as kernel_surrogates
 
     try:
         from importlib.metadata import version
@@ -40,6 +41,10 @@ def info() -> dict[str, str]:
         "custom kernels": ", ".join(kernels) if kernels else "none (pure-MLX path)",
         "kernels": ", ".join(registry.SPECS),
         "kernel executors": ", ".join(f"{b}: {s}" for b, s in backends.kernel_status().items()),
+        "wired ops": ", ".join(f"{op} ({', '.join(k)})" for op, k in registry.WIRED.items()),
+        "kernel surrogates": ", ".join(
+            name for name, make in surrogate.NAMES.items() if kernel_surrogates.supports(make())
+        ),
         "cpu buffer cache": (
             "raised by mlx_snn (MLX_SNN_KEEP_CACHE_LIMIT=1 to keep MLX's 32 MiB)"
             if _runtime.cache_limit_raised

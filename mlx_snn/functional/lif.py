@@ -45,7 +45,7 @@ from typing import NamedTuple
 
 import mlx.core as mx
 
-from .. import backends
+from .. import backends, kernels
 from .. import surrogate as _surrogate
 from .._checks import (
     check_choice,
@@ -55,6 +55,7 @@ from .._checks import (
     check_sequence,
 )
 from .._params import POSITIVE, UNIT, check_state, functional_param
+from ..kernels import registry as _kernel_registry
 from .lif_backward import backward_delayed, backward_immediate
 from .lif_forward import RESETS, TIMINGS, delayed_charge, loop_forward, reset_membrane
 from .parallel_lif import DEFAULT_CHUNK, check_parallel_mode, choose_algorithm, run_parallel
@@ -104,6 +105,13 @@ def lif_options(reset, reset_timing, surrogate, detach_reset) -> tuple[_surrogat
             "delayed (snnTorch) reset is always detached; pass detach_reset=None or True"
         )
     return surrogate, detach_reset
+
+
+def kernel_limit(algorithm: str, surrogate: _surrogate.Surrogate) -> str | None:
+    """Internal: why a LIF call cannot run on the kernels (``None``: it can), for
+    :func:`mlx_snn.backends.resolve`. Shared with the constructor of :class:`mlx_snn.LIF`."""
+    option = ("algorithm", algorithm) if algorithm == "parallel" else None
+    return _kernel_registry.kernel_limit(surrogate, option)
 
 
 def _beta_threshold(beta, threshold, feature_shape, dtype):
@@ -213,10 +221,17 @@ def lif_sequence(
             ``True`` for delayed timing.
         v0: initial state ``[B, ...]`` (default zeros).
         backend: ``"auto"`` | ``"mlx"`` | ``"metal"`` | ``"cuda"``. ``"metal"`` and
-            ``"cuda"`` are available only where that device and this library's
-            custom kernels for it are present (in this build: nowhere; ``mlx-snn
-            info`` lists what is available here). ``"auto"`` picks the best
-            available one.
+            ``"cuda"`` run the fused LIF kernels (:func:`mlx_snn.kernels.lif_sequence`:
+            one thread per neuron loops over time, every reset and timing) and are
+            available only where that device and the kernel sources are present
+            (``mlx-snn info`` lists what is available here). ``"auto"`` (default)
+            picks ``"metal"`` > ``"cuda"`` > ``"mlx"``, and stays on MLX for a call
+            the kernels do not run: ``algorithm="parallel"``, a surrogate without a
+            kernel-side derivative (:func:`mlx_snn.kernels.supports_surrogate`; every
+            built-in surrogate has one). Naming a kernel backend for such a call
+            raises ``ValueError``.
+            The kernels accumulate in float32 and return spikes, mem and state in the
+            input's dtype (the MLX path computes in the input's dtype).
         reset_timing: ``"immediate"`` | ``"delayed"`` (snnTorch ``Leaky``).
         algorithm: ``"loop"`` (compiled step loop, every mode), ``"parallel"``
             (exact-reset parallel scans, :mod:`mlx_snn.functional.parallel_lif`;
@@ -224,7 +239,11 @@ def lif_sequence(
             accepts) or ``"auto"`` (default): the parallel path where the shape
             rule of :func:`~mlx_snn.functional.parallel_lif.choose_algorithm` says
             it is faster (few neurons, long sequences), the loop elsewhere. Results
-            agree up to fp32 rounding of exact threshold ties.
+            agree up to fp32 rounding of exact threshold ties. On a kernel backend
+            ``"loop"`` and ``"auto"`` run the kernel (a fused time loop: it reads the
+            input once and writes each output once, where the parallel algorithm
+            exists to spread a CPU's work over time steps); ``"parallel"`` is an MLX
+            algorithm (see ``backend``).
         chunk: steps per chunk of the parallel algorithm (``>= 1``, default 64);
             an error with ``algorithm="loop"``, which has no chunks.
         beta_grad, threshold_grad: whether ``beta`` / ``threshold`` get gradients.
@@ -239,7 +258,8 @@ def lif_sequence(
             or not finite (NaN included, arrays too), input with fewer than 2
             dimensions or no time steps, mismatched state, a mode the parallel
             algorithm does not implement with ``algorithm="parallel"``, ``chunk``
-            with ``algorithm="loop"``, an unavailable backend.
+            with ``algorithm="loop"``, an unavailable backend, a kernel backend for
+            a call the kernels do not run (see ``backend``).
         TypeError: non-floating input, state or parameters, non-bool gradient flags,
             non-int ``chunk``.
     """
@@ -259,15 +279,27 @@ def lif_sequence(
     v0 = check_state("v0", v0, x.shape[1:], x.dtype)
     if algorithm == "parallel":
         check_parallel_mode(reset, reset_timing)
-    elif algorithm == "auto":
-        algorithm = choose_algorithm(tuple(x.shape), reset, reset_timing)
-    # Backend dispatch: the one place where the custom-kernel path plugs in. Every
-    # argument is checked above; ``resolve`` gives "mlx" wherever no kernel backend is
-    # built (in this build: always), and a kernel path would branch here on
-    # ``backend != "mlx"`` with the same arguments as the calls below.
-    backend = backends.resolve(backend)
+    # Backend dispatch: every argument is checked above; the kernels run every mode.
+    backend = backends.resolve(backend, kernel_limit(algorithm, surrogate))
     if x.size == 0:  # empty in, empty out (B = 0 or an empty feature axis)
         return LIFSequence(mx.zeros_like(x), mx.zeros_like(x), v0)
+    if backend != "mlx":
+        spikes, mem, state = kernels.lif_sequence(
+            x,
+            v0,
+            beta,
+            threshold,
+            reset=reset,
+            reset_timing=reset_timing,
+            surrogate=surrogate,
+            detach_reset=detach_reset,
+            beta_grad=need_beta,
+            threshold_grad=need_thr,
+            backend=backend,
+        )
+        return LIFSequence(spikes, mem, state)
+    if algorithm == "auto":
+        algorithm = choose_algorithm(tuple(x.shape), reset, reset_timing)
     if algorithm == "parallel":
         out = run_parallel(
             x,
@@ -307,7 +339,9 @@ def parallel_lif_sequence(
 
     Args:
         x, beta, threshold, reset, surrogate, detach_reset, v0, backend,
-            reset_timing, beta_grad, threshold_grad: as in :func:`lif_sequence`.
+            reset_timing, beta_grad, threshold_grad: as in :func:`lif_sequence`. The
+            parallel algorithm runs on MLX: ``backend="auto"`` resolves to
+            ``"mlx"`` and a kernel backend raises ``ValueError``.
         chunk: steps ``K`` resolved per chunk (rounds run per chunk), ``>= 1``.
 
     Returns:

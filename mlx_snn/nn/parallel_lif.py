@@ -35,7 +35,10 @@ class ParallelLIF(LIF):
 
     Args:
         beta, threshold, reset, surrogate, detach_reset, learn_beta,
-        learn_threshold, reset_timing, backend: as in :class:`LIF`.
+        learn_threshold, reset_timing, backend: as in :class:`LIF`. The parallel
+            algorithm runs on MLX: ``backend="auto"`` resolves to ``"mlx"`` and a
+            kernel backend raises ``ValueError`` (``LIF(backend="metal")`` runs the
+            fused kernel loop).
         chunk (int): steps resolved per chunk. Default ``64``.
 
     Raises:
