@@ -283,37 +283,22 @@ def lif_sequence(
     backend = backends.resolve(backend, kernel_limit(algorithm, surrogate))
     if x.size == 0:  # empty in, empty out (B = 0 or an empty feature axis)
         return LIFSequence(mx.zeros_like(x), mx.zeros_like(x), v0)
+    # the same mode and gradient flags for the kernels and the parallel algorithm
+    mode = {
+        "reset": reset,
+        "reset_timing": reset_timing,
+        "surrogate": surrogate,
+        "detach_reset": detach_reset,
+        "beta_grad": need_beta,
+        "threshold_grad": need_thr,
+    }
     if backend != "mlx":
-        spikes, mem, state = kernels.lif_sequence(
-            x,
-            v0,
-            beta,
-            threshold,
-            reset=reset,
-            reset_timing=reset_timing,
-            surrogate=surrogate,
-            detach_reset=detach_reset,
-            beta_grad=need_beta,
-            threshold_grad=need_thr,
-            backend=backend,
-        )
-        return LIFSequence(spikes, mem, state)
+        return LIFSequence(*kernels.lif_sequence(x, v0, beta, threshold, **mode, backend=backend))
     if algorithm == "auto":
         algorithm = choose_algorithm(tuple(x.shape), reset, reset_timing)
     if algorithm == "parallel":
-        out = run_parallel(
-            x,
-            v0,
-            beta,
-            threshold,
-            reset=reset,
-            reset_timing=reset_timing,
-            surrogate=surrogate,
-            detach_reset=detach_reset,
-            beta_grad=need_beta,
-            threshold_grad=need_thr,
-            chunk=DEFAULT_CHUNK if chunk is None else chunk,
-        )
+        chunk = DEFAULT_CHUNK if chunk is None else chunk
+        out = run_parallel(x, v0, beta, threshold, **mode, chunk=chunk)
     else:
         fn = _loop_fn(reset, reset_timing, surrogate, detach_reset, need_beta, need_thr)
         out = fn(x, v0, beta, threshold)
