@@ -21,7 +21,7 @@ import mlx.core as mx
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import mlx_snn as snn
-from bench.harness import markdown_table, save, time_fn
+from bench.harness import markdown_table, save, shown, time_fn
 from mlx_snn.functional import parallel_lif as pl
 
 TS = [64, 256, 1024, 4096]
@@ -84,7 +84,7 @@ def main() -> None:
     header += ["loop/par fwd", "loop/par f+b", "auto picks"]
     print("\n" + markdown_table(header, rows))
     path = save("lif_algorithms", {"reps": args.reps, "records": records})
-    print(f"\nwrote {path}")
+    print(f"\nwrote {shown(path)}")
 
 
 if __name__ == "__main__":
