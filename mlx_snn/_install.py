@@ -3,7 +3,7 @@
 MLX's wheel for Linux carries no compute library: ``mlx-cpu`` (``mlx-snn[cpu]``) or
 ``mlx-cuda-13`` / ``mlx-cuda-12`` (``mlx-snn[cuda]`` / ``[cuda12]``) adds ``mlx/lib/libmlx.so``.
 Two of them in one environment overwrite each other's copy of that file, and uninstalling
-either one deletes it. On macOS MLX needs Apple silicon; Windows has no MLX backend wheel.
+either one deletes it. On macOS MLX needs Apple silicon; MLX does not support Windows.
 ``mlx_snn`` imports this module first; importing it runs both checks.
 """
 
@@ -24,8 +24,8 @@ def install_hint(system: str | None = None, machine: str | None = None) -> str:
     machine = machine or platform.machine()
     if system == "Windows":
         return (
-            "MLX has no backend for Windows (its Windows wheel does not include one): use "
-            "Linux (WSL 2 works) with pip install 'mlx[cpu]', or macOS on Apple silicon"
+            "MLX supports macOS (Apple silicon) and Linux, not Windows: use Linux "
+            "(WSL 2 works) with pip install 'mlx[cpu]', or a Mac with Apple silicon"
         )
     if system == "Darwin" and machine != "arm64":
         return "MLX runs on Apple silicon (arm64) Macs only; this Mac reports " + machine

@@ -110,7 +110,7 @@ def test_only_the_backend_extras_name_mlx():
     "system, machine, words",
     [
         ("Linux", "x86_64", "pip install 'mlx[cpu]'"),
-        ("Windows", "AMD64", "no backend for Windows"),
+        ("Windows", "AMD64", "not Windows: use Linux (WSL 2 works)"),
         ("Darwin", "x86_64", "Apple silicon (arm64) Macs only"),
     ],
 )
