@@ -207,7 +207,8 @@ def temporal_selector(h: mx.array, threshold: float | mx.array = 1.0) -> Selecti
         :class:`Selection` ``(logits [B, ...], t_first [B])``.
 
     Raises:
-        ValueError / TypeError: as :func:`first_spike`.
+        ValueError: as :func:`first_spike`.
+        TypeError: as :func:`first_spike`.
     """
     _check_sequence("h", h)
     threshold = _check_threshold(threshold, tuple(h.shape[2:]), h.dtype)

@@ -395,7 +395,9 @@ def lif_sequence(
         detach_reset: stop the gradient through the reset term. ``None`` means
             ``False`` for immediate timing and ``True`` for delayed timing.
         v0: initial state ``[B, ...]`` (default zeros).
-        backend: ``"auto"`` | ``"mlx"`` | ``"metal"`` | ``"cuda"``.
+        backend: ``"auto"`` (the fastest available), ``"mlx"`` (pure MLX,
+            everywhere) or ``"metal"`` / ``"cuda"`` (custom kernels: only where that device
+            and its kernels are present, see :func:`mlx_snn.backends.available`).
         reset_timing: ``"immediate"`` | ``"delayed"`` (snnTorch ``Leaky``).
 
     Returns:

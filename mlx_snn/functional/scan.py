@@ -334,7 +334,9 @@ def linear_scan(
         b: inputs ``[T, ...]`` (floating point, ``T >= 1``).
         h0: initial value, broadcastable to ``b.shape[1:]`` (default 0).
         reverse: run from ``t = T-1`` down to 0.
-        backend: ``"auto"`` | ``"mlx"`` | ``"metal"`` | ``"cuda"``.
+        backend: ``"auto"`` (the fastest available), ``"mlx"`` (pure MLX,
+            everywhere) or ``"metal"`` / ``"cuda"`` (custom kernels: only where that device
+            and its kernels are present, see :func:`mlx_snn.backends.available`).
         _method: private, for tests and benchmarks: force one of ``"loop"``,
             ``"toeplitz"`` (constant ``a`` only), ``"strided"``, ``"matrix"``,
             ``"doubling"`` instead of the shape-based ``"auto"`` choice.
