@@ -76,3 +76,10 @@ def test_sdist_holds_the_whole_test_tree_and_it_collects(tmp_path):
         text=True,
     )
     assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
+
+
+def test_ci_runs_the_readme_test_command_verbatim():
+    lines = [ln for ln in (ROOT / "README.md").read_text().splitlines() if ln.strip()]
+    test_command = lines[3]
+    assert test_command.endswith("&& pytest")
+    assert f"({test_command})" in (ROOT / ".ci" / "run").read_text()
