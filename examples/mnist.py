@@ -99,8 +99,8 @@ class StopOnInterrupt:
     """While active, the first SIGINT (Ctrl-C) only sets :attr:`requested`; a second one raises.
 
     The training loop checks :attr:`requested` between steps, so a checkpoint never holds a
-    half-applied update. Outside the main thread (where Python cannot take signals) it does
-    nothing.
+    half-applied update. Outside the main thread (where Python cannot take signals), or
+    where SIGINT is ignored (a ``nohup`` or background job), it does nothing.
     """
 
     def __init__(self) -> None:
@@ -112,6 +112,8 @@ class StopOnInterrupt:
         signal.signal(signal.SIGINT, self.previous)
 
     def __enter__(self) -> StopOnInterrupt:
+        if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+            return self
         try:
             self.previous = signal.signal(signal.SIGINT, self._handle)
         except ValueError:  # not the main thread

@@ -105,9 +105,17 @@ TINY = ["--mode", "tactp", "--group", "2", "--num-steps", "3", "--epochs", "2"]
 TINY += ["--limit", "24", "--test-limit", "8", "--batch-size", "8"]
 
 
+@pytest.fixture
+def ctrl_c_interrupts():
+    """SIGINT handled as in an interactive Python (a background job may ignore it)."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
 @pytest.mark.parametrize("compiled", [[], ["--compile"]])
 def test_ctrl_c_saves_mid_epoch_and_resume_is_bit_exact(
-    example, mnist_dir, tmp_path, monkeypatch, capsys, compiled
+    example, mnist_dir, tmp_path, monkeypatch, capsys, ctrl_c_interrupts, compiled
 ):
     run(example, mnist_dir, tmp_path / "a", *TINY, *compiled)
     argv = ["--data-dir", str(mnist_dir), "--out", str(tmp_path / "b"), "--quiet", *TINY]
