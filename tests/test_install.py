@@ -223,3 +223,9 @@ def test_pip_resolves_the_cuda_extra_without_mlx_cpu(index, tmp_path):
     names = {canonicalize_name(i["metadata"]["name"]) for i in items}
     assert {"mlx", "mlx-cuda-13", "mlx-snn", "numpy"} <= names
     assert not names & {"mlx-cpu", "mlx-cuda-12", "mlx-metal"}, sorted(names)
+
+
+def test_a_missing_mlx_backend_raises_import_error_with_the_hint(monkeypatch):
+    monkeypatch.setitem(sys.modules, "mlx.core", None)  # as when libmlx.so cannot load
+    with pytest.raises(ImportError, match=r"mlx_snn cannot import MLX .*pip install"):
+        _install.require_mlx()

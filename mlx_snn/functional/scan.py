@@ -14,9 +14,10 @@ The gradient is itself a reverse scan: with :math:`g` the cotangent of
 :math:`\partial L/\partial a_t = \bar g_t h_{t-1}` and
 :math:`\partial L/\partial h_0 = a_0 \bar g_0`.
 
-Methods (chosen by shape with ``_method="auto"``; every one is exact up to fp
-rounding for any ``T``, zero and negative decays included, and never divides by a
-product of decays):
+Methods (``_method="auto"`` chooses ``"loop"``, ``"strided"`` or ``"doubling"`` by
+shape; ``"toeplitz"`` and ``"matrix"`` are only run when named, by tests and
+benchmarks; every one is exact up to fp rounding for any ``T``, zero and negative
+decays included, and never divides by a product of decays):
 
 - ``"loop"``: one compiled step per time step (best for wide, short problems).
 - ``"toeplitz"`` (constant decay only): split time into blocks of ``L``; inside a
