@@ -4,6 +4,9 @@ Time-major arrays ``[T, B, ...]``; images channels-last ``[T, B, H, W, C]``.
 Math lives in :mod:`mlx_snn.functional`; modules are thin wrappers.
 """
 
+# first: checks the MLX installation and says what to install when it is missing or broken
+from mlx_snn import _install  # noqa: F401
+
 from . import (
     _runtime,
     backends,

@@ -183,7 +183,8 @@ def temporal_selector(h: mx.array, threshold: float | mx.array = 1.0) -> Selecti
         (``h.shape[2:]`` holding a 0) ``t_first`` is ``T - 1``.
 
     Raises:
-        ValueError / TypeError: as :func:`first_spike`.
+        ValueError: as :func:`first_spike`.
+        TypeError: as :func:`first_spike`.
     """
     t_f = first_spike(mx.stop_gradient(h), threshold).t_first
     T, B = h.shape[:2]

@@ -212,11 +212,9 @@ def lif_sequence(
             ``reset="none"``). ``None`` means ``False`` for immediate timing and
             ``True`` for delayed timing.
         v0: initial state ``[B, ...]`` (default zeros).
-        backend: ``"auto"`` | ``"mlx"`` | ``"metal"`` | ``"cuda"``. ``"metal"`` and
-            ``"cuda"`` are available only where that device and this library's
-            custom kernels for it are present (in this build: nowhere; ``mlx-snn
-            info`` lists what is available here). ``"auto"`` picks the best
-            available one.
+        backend: ``"auto"`` (the fastest available), ``"mlx"`` (pure MLX,
+            everywhere) or ``"metal"`` / ``"cuda"`` (custom kernels: only where that device
+            and its kernels are present, see :func:`mlx_snn.backends.available`).
         reset_timing: ``"immediate"`` | ``"delayed"`` (snnTorch ``Leaky``).
         algorithm: ``"loop"`` (compiled step loop, every mode), ``"parallel"``
             (exact-reset parallel scans, :mod:`mlx_snn.functional.parallel_lif`;

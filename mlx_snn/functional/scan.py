@@ -273,10 +273,9 @@ def linear_scan(
         b: inputs ``[T, ...]`` (floating point, ``T >= 1``; other axes may be empty).
         h0: initial value, broadcastable to ``b.shape[1:]`` (default 0).
         reverse: run from ``t = T-1`` down to 0 (a bool).
-        backend: ``"auto"`` | ``"mlx"`` | ``"metal"`` | ``"cuda"``. ``"metal"`` and
-            ``"cuda"`` are available only where that device and this library's custom
-            kernels for it are present (in this build: nowhere; ``mlx-snn info``
-            lists what is available here); ``"auto"`` picks the best available one.
+        backend: ``"auto"`` (the fastest available), ``"mlx"`` (pure MLX,
+            everywhere) or ``"metal"`` / ``"cuda"`` (custom kernels: only where that device
+            and its kernels are present, see :func:`mlx_snn.backends.available`).
         method: ``"auto"`` (by shape, :func:`choose_method`), ``"loop"``,
             ``"strided"`` or ``"doubling"`` (the module docstring describes each).
             All give the same values up to fp rounding; keyword only.
