@@ -7,18 +7,26 @@ text; 1e-3 (``--lr``) is our choice. Adam is bias-corrected as in PyTorch (the p
 framework); MLX's ``optim.Adam`` skips the correction by default, which makes its first few
 hundred updates about 3x larger and, here, silences the output layer early.
 
+    pip install ".[cpu,examples]"   # tqdm and matplotlib; on an NVIDIA GPU: ".[cuda,examples]"
     python examples/mnist.py --mode tac --group 4 --data-dir ../shared/data/mnist --out runs/tac4
 
-Writes to ``--out``: ``metrics.json`` (config and per-epoch train loss / accuracy, test
-accuracy and seconds), ``checkpoint.safetensors`` after every epoch (weights, BatchNorm
-statistics, Adam state, epoch, config and metrics so far), ``curves.png``; with ``--plots``
-the spike figures of ``mlx_snn.viz`` in ``plots/``.
+Writes to ``--out``: ``metrics.json`` after every epoch (config and per-epoch train loss /
+accuracy, test accuracy and seconds), ``checkpoint.safetensors`` after every epoch and every
+``--checkpoint-every`` steps (weights, BatchNorm statistics, Adam state, position in the run,
+config and metrics so far), ``curves.png`` at the end; with ``--plots`` the spike figures of
+``mlx_snn.viz`` in ``plots/``. Ctrl-C saves a checkpoint after the step
+in flight and exits with one line (a second Ctrl-C stops at once). Paths are stored relative
+to the repository (see :func:`portable_path`), never as this machine's absolute paths.
 
-Exact resume: every random draw of epoch ``e`` (the shuffle, the Poisson encodings and the
-global MLX generator, reseeded each epoch) comes from ``(seed, e)``, never from a generator
-running across epochs, so ``--resume`` continues bit-for-bit: 2 epochs in one go give the
-same weights as ``--stop-after 1`` then ``--resume``. ``--epochs`` fixes the cosine schedule;
-``--stop-after`` ends a run early.
+Exact resume: every random draw of epoch ``e`` (the shuffle and the Poisson encodings) comes
+from ``(seed, e)`` and the global MLX generator is reseeded before each step from
+``(seed, e, step)``, never from a generator running across steps, so ``--resume`` continues
+bit-for-bit from an epoch's end or from the middle of an epoch: 2 epochs in one go give the
+same weights as ``--stop-after 1`` then ``--resume``, or as a Ctrl-C anywhere then
+``--resume``. ``--epochs`` fixes the cosine schedule; ``--stop-after`` ends a run early.
+``--cost`` evaluates once more under ``snn.monitor.Monitor`` and prints its table (spikes,
+synaptic operations, bytes, energy next to the non-spiking network; TAC's conv rows show
+``G of T`` frames per sample), also written to ``cost.json``.
 ``--compile`` wraps the train step in ``mx.compile`` (off by default: no measurable gain on the
 CPU backend, where the convolutions dominate; see examples/results/mnist.md).
 """
@@ -27,12 +35,15 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
+import importlib.util
 import json
 import math
 import os
+import signal
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import mlx.core as mx
@@ -46,9 +57,11 @@ import mlx_snn as snn
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import write_spike_plots
 
+ROOT = Path(__file__).resolve().parents[1]
 CHECKPOINT = "checkpoint.safetensors"
 METRICS = "metrics.json"
 CURVES = "curves.png"
+OPTIONAL_MODULES = ("tqdm", "matplotlib")
 # config fields that must agree between a checkpoint and the run resuming it
 SCHEDULE_FIELDS = (
     "mode",
@@ -82,7 +95,81 @@ class Config:
     resume: bool = False
     compile: bool = False
     quiet: bool = False
+    checkpoint_every: int = 100
     plots: bool = False
+    cost: bool = False
+
+
+class Interrupted(Exception):
+    """Ctrl-C stopped training after a checkpoint was saved; ``str()`` is the one-line report."""
+
+
+class StopOnInterrupt:
+    """While active, the first SIGINT (Ctrl-C) only sets :attr:`requested`; a second one raises.
+
+    The training loop checks :attr:`requested` between steps, so a checkpoint never holds a
+    half-applied update. Outside the main thread (where Python cannot take signals), or
+    where SIGINT is ignored (a ``nohup`` or background job), it does nothing.
+    """
+
+    def __init__(self) -> None:
+        self.requested = False
+        self.previous = None
+
+    def _handle(self, signum, frame) -> None:
+        self.requested = True
+        signal.signal(signal.SIGINT, self.previous)
+
+    def __enter__(self) -> StopOnInterrupt:
+        if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+            return self
+        try:
+            self.previous = signal.signal(signal.SIGINT, self._handle)
+        except ValueError:  # not the main thread
+            return self
+        if self.previous is None:  # a handler not installed from Python
+            self.previous = signal.default_int_handler
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
+
+
+def check_optional_imports() -> None:
+    """Exit with a one-line hint when the ``examples`` extra is not installed."""
+    missing = [m for m in OPTIONAL_MODULES if importlib.util.find_spec(m) is None]
+    if missing:
+        raise SystemExit(
+            f"examples/mnist.py needs {' and '.join(missing)}: "
+            'pip install ".[examples]" from the repository root'
+        )
+
+
+def portable_path(path: str | None) -> str | None:
+    """``path`` as stored in result files: relative to the repository root.
+
+    A path in the repository or beside it (``runs/tac4``, ``../shared/data/mnist``) is
+    stored relative to the root; one elsewhere keeps only its last component, so no
+    absolute path of this machine is written.
+    """
+    if path is None:
+        return None
+    for candidate in (os.path.abspath(path), os.path.realpath(path)):  # as given, then resolved
+        try:
+            rel = os.path.relpath(candidate, ROOT)
+        except ValueError:  # another drive on Windows
+            continue
+        if not rel.startswith(os.pardir + os.sep + os.pardir):
+            return rel
+    return Path(path).name
+
+
+def stored_config(cfg: Config) -> dict:
+    """``cfg`` as written to ``metrics.json`` and checkpoints (portable paths)."""
+    saved = dataclasses.asdict(cfg)
+    saved["data_dir"], saved["out"] = portable_path(cfg.data_dir), portable_path(cfg.out)
+    return saved
 
 
 def derived_key(seed: int, *path: int) -> mx.array:
@@ -138,21 +225,38 @@ def evaluate(model: nn.Module, x: mx.array, y: mx.array, cfg: Config) -> float:
     return correct / n
 
 
-def save_checkpoint(path: Path, model, optimizer, epoch: int, cfg: Config, history) -> None:
+def cost_report(model: nn.Module, x: mx.array, y: mx.array, cfg: Config, path: Path) -> str:
+    """The test evaluation again under ``snn.monitor.Monitor``: its table, saved as JSON."""
+    with snn.monitor.Monitor(model) as monitor:
+        evaluate(model, x, y, cfg)
+    report = monitor.report()
+    report.to_json(path)
+    return report.table()
+
+
+def save_checkpoint(
+    path: Path, model, optimizer, epoch: int, cfg: Config, history, partial: dict | None = None
+) -> None:
+    """Save the run after ``epoch`` whole epochs and, mid-epoch, ``partial`` of the next.
+
+    ``partial`` holds ``step`` (steps of epoch ``epoch + 1`` done) and that epoch's running
+    sums; ``None`` at an epoch's end.
+    """
     arrays = {f"model.{k}": v for k, v in tree_flatten(model.parameters())}
     arrays.update({f"optimizer.{k}": v for k, v in tree_flatten(optimizer.state)})
     meta = {
         "epoch": str(epoch),
-        "config": json.dumps(dataclasses.asdict(cfg)),
+        "config": json.dumps(stored_config(cfg)),
         "history": json.dumps(history),
+        "partial": json.dumps(partial),
     }
     tmp = path.with_name(f".{path.stem}.tmp.safetensors")
     mx.save_safetensors(str(tmp), arrays, metadata=meta)
     os.replace(tmp, path)
 
 
-def load_checkpoint(path: Path, model, optimizer, cfg: Config) -> tuple[int, list]:
-    """Restore everything saved by :func:`save_checkpoint`; return ``(epoch, history)``."""
+def load_checkpoint(path: Path, model, optimizer, cfg: Config) -> tuple[int, list, dict | None]:
+    """Restore everything saved by :func:`save_checkpoint`; return ``(epoch, history, partial)``."""
     arrays, meta = mx.load(str(path), return_metadata=True)
     saved = json.loads(meta["config"])
     diff = [
@@ -167,7 +271,7 @@ def load_checkpoint(path: Path, model, optimizer, cfg: Config) -> tuple[int, lis
     if sorted(opt) != sorted(k for k, _ in tree_flatten(optimizer.state)):
         raise SystemExit(f"--resume: the optimizer state in {path} does not fit this model")
     optimizer.state = tree_map_with_path(lambda key, _: opt[key], optimizer.state)
-    return int(meta["epoch"]), json.loads(meta["history"])
+    return int(meta["epoch"]), json.loads(meta["history"]), json.loads(meta.get("partial", "null"))
 
 
 def plot_curves(history: list[dict], path: Path, title: str) -> None:
@@ -190,15 +294,45 @@ def plot_curves(history: list[dict], path: Path, title: str) -> None:
     plt.close(fig)
 
 
-def train(cfg: Config) -> dict:
-    """Run the recipe described by ``cfg``; return the metrics written to ``metrics.json``."""
-    from tqdm import tqdm
+def write_metrics(out: Path, cfg: Config, model, n: int, n_test: int, steps: int, history):
+    """Write ``metrics.json`` (atomically) and return its content."""
+    metrics = {
+        "config": stored_config(cfg),
+        "train_samples": n,
+        "test_samples": n_test,
+        "steps_per_epoch": steps,
+        "conv_frames_per_sample": list(model.conv_steps(cfg.num_steps)),
+        "mlx_version": mx.__version__,
+        "device": str(mx.default_device()),
+        "history": history,
+    }
+    tmp = out / f".{METRICS}.tmp"
+    tmp.write_text(json.dumps(metrics, indent=2) + "\n")
+    os.replace(tmp, out / METRICS)
+    return metrics
 
+
+@dataclass
+class EpochProgress:
+    """The epoch in progress: steps done and running sums (kept in mid-epoch checkpoints)."""
+
+    step: int = 0
+    loss_sum: float = 0.0
+    correct: int = 0
+    step_seconds: list[float] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def train(cfg: Config) -> dict:
+    """Run the recipe described by ``cfg``; return the metrics written to ``metrics.json``.
+
+    Raises :class:`Interrupted` after saving a checkpoint when Ctrl-C was pressed.
+    """
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     x_train, y_train = load_split(cfg, "train", cfg.limit)
     x_test, y_test = load_split(cfg, "test", cfg.test_limit)
-    n = x_train.shape[0]
+    n, n_test = x_train.shape[0], int(x_test.shape[0])
     steps = math.ceil(n / cfg.batch_size)
 
     mx.random.seed(cfg.seed)
@@ -207,66 +341,41 @@ def train(cfg: Config) -> dict:
     schedule = optim.cosine_decay(cfg.lr, cfg.epochs * steps)
     optimizer = optim.Adam(learning_rate=schedule, bias_correction=True)
     optimizer.init(model.trainable_parameters())
-    start_epoch, history = 0, []
+    start_epoch, history, progress = 0, [], EpochProgress()
     if cfg.resume and (out / CHECKPOINT).exists():
-        start_epoch, history = load_checkpoint(out / CHECKPOINT, model, optimizer, cfg)
+        start_epoch, history, partial = load_checkpoint(out / CHECKPOINT, model, optimizer, cfg)
+        progress = EpochProgress(**partial) if partial else progress
     elif cfg.resume:
         raise SystemExit(f"--resume: no {CHECKPOINT} in {out}")
     mx.eval(model.parameters(), optimizer.state)
     model.train()
     step = make_train_step(model, optimizer, cfg.compile)
 
-    last = cfg.epochs if cfg.stop_after is None else min(cfg.epochs, cfg.stop_after)
-    for epoch in range(start_epoch, last):
-        perm = mx.array(np.random.default_rng([cfg.seed, 2, epoch]).permutation(n))
-        # draws from the global generator (none in this model) also depend on (seed, epoch) only
-        mx.random.seed(int(np.random.SeedSequence([cfg.seed, 3, epoch]).generate_state(1)[0]))
-        keys = mx.random.split(derived_key(cfg.seed, 0, epoch), steps)
-        loss_sum, correct = 0.0, 0
-        tic = time.perf_counter()
-        bar = tqdm(range(steps), desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=cfg.quiet)
-        step_seconds = []
-        for i in bar:
-            t_step = time.perf_counter()
-            idx = perm[i * cfg.batch_size : (i + 1) * cfg.batch_size]
-            frames = snn.encode.rate(x_train[idx], cfg.num_steps, key=keys[i])
-            loss, hits = step(frames, y_train[idx])
-            mx.eval(loss, hits, model.state, optimizer.state)
-            loss_sum += loss.item() * idx.shape[0]
-            correct += hits.item()
-            step_seconds.append(time.perf_counter() - t_step)
-            seen = min((i + 1) * cfg.batch_size, n)
-            bar.set_postfix(loss=f"{loss_sum / seen:.4f}", acc=f"{correct / seen:.4f}")
-        train_seconds = time.perf_counter() - tic
-        tic = time.perf_counter()
-        test_acc = evaluate(model, x_test, y_test, cfg)
-        history.append(
-            {
-                "epoch": epoch + 1,
-                "train_loss": loss_sum / n,
-                "train_acc": correct / n,
-                "test_acc": test_acc,
-                "train_seconds": train_seconds,
-                "first_step_seconds": step_seconds[0],
-                "median_step_seconds": float(np.median(step_seconds[1:] or step_seconds)),
-                "test_seconds": time.perf_counter() - tic,
-            }
-        )
-        save_checkpoint(out / CHECKPOINT, model, optimizer, epoch + 1, cfg, history)
-        if not cfg.quiet:
-            print(json.dumps(history[-1]), file=sys.stderr)
+    def save(epochs_done: int, partial: EpochProgress | None) -> None:
+        partial = None if partial is None else dataclasses.asdict(partial)
+        save_checkpoint(out / CHECKPOINT, model, optimizer, epochs_done, cfg, history, partial)
 
-    metrics = {
-        "config": dataclasses.asdict(cfg),
-        "train_samples": n,
-        "test_samples": int(x_test.shape[0]),
-        "steps_per_epoch": steps,
-        "conv_frames_per_sample": list(model.conv_steps(cfg.num_steps)),
-        "mlx_version": mx.__version__,
-        "device": str(mx.default_device()),
-        "history": history,
-    }
-    (out / METRICS).write_text(json.dumps(metrics, indent=2) + "\n")
+    last = cfg.epochs if cfg.stop_after is None else min(cfg.epochs, cfg.stop_after)
+    with StopOnInterrupt() as stop:
+        for epoch in range(start_epoch, last):
+            state, save_partial = [model.state, optimizer.state], functools.partial(save, epoch)
+            train_epoch(cfg, epoch, step, state, (x_train, y_train), progress, save_partial, stop)
+            tic = time.perf_counter()
+            test_acc = evaluate(model, x_test, y_test, cfg)
+            history.append(epoch_record(epoch, progress, n, test_acc, time.perf_counter() - tic))
+            progress = EpochProgress()
+            save(epoch + 1, None)
+            write_metrics(out, cfg, model, n, n_test, steps, history)
+            if not cfg.quiet:
+                print(json.dumps(history[-1]), file=sys.stderr)
+            if stop.requested and epoch + 1 < last:
+                raise Interrupted(
+                    f"interrupted after epoch {epoch + 1} (test accuracy {100 * test_acc:.2f}%);"
+                    f" saved {out / CHECKPOINT}, continue with --resume"
+                )
+    metrics = write_metrics(out, cfg, model, n, n_test, steps, history)
+    if cfg.cost:
+        print(cost_report(model, x_test, y_test, cfg, out / "cost.json"))
     if history:
         title = f"{cfg.dataset} {cfg.mode}" + (f" g={cfg.group}" if cfg.mode != "baseline" else "")
         plot_curves(history, out / CURVES, title)
@@ -276,6 +385,65 @@ def train(cfg: Config) -> dict:
             )
             write_spike_plots(model, frames, out / "plots", title)
     return metrics
+
+
+def train_epoch(cfg, epoch, step, state, data, progress: EpochProgress, save, stop) -> None:
+    """Train epoch ``epoch`` from step ``progress.step`` on, updating ``progress``.
+
+    Calls ``save(progress)`` every ``cfg.checkpoint_every`` steps and, when ``stop.requested``
+    (Ctrl-C), after the step in flight; then raises :class:`Interrupted`.
+    """
+    from tqdm import tqdm
+
+    x_train, y_train = data
+    n = x_train.shape[0]
+    steps = math.ceil(n / cfg.batch_size)
+    perm = mx.array(np.random.default_rng([cfg.seed, 2, epoch]).permutation(n))
+    keys = mx.random.split(derived_key(cfg.seed, 0, epoch), steps)
+    tic = time.perf_counter() - progress.seconds
+    desc = f"epoch {epoch + 1}/{cfg.epochs}"
+    bar = tqdm(range(progress.step, steps), desc, steps, initial=progress.step, disable=cfg.quiet)
+    for i in bar:
+        t_step = time.perf_counter()
+        # draws from the global generator (none in this model) depend on (seed, epoch, step)
+        mx.random.seed(int(np.random.SeedSequence([cfg.seed, 3, epoch, i]).generate_state(1)[0]))
+        idx = perm[i * cfg.batch_size : (i + 1) * cfg.batch_size]
+        frames = snn.encode.rate(x_train[idx], cfg.num_steps, key=keys[i])
+        loss, hits = step(frames, y_train[idx])
+        mx.eval(loss, hits, state)
+        progress.loss_sum += loss.item() * idx.shape[0]
+        progress.correct += hits.item()
+        progress.step_seconds.append(time.perf_counter() - t_step)
+        progress.step = i + 1
+        progress.seconds = time.perf_counter() - tic
+        seen = min(progress.step * cfg.batch_size, n)
+        loss_so_far, acc_so_far = progress.loss_sum / seen, progress.correct / seen
+        bar.set_postfix(loss=f"{loss_so_far:.4f}", acc=f"{acc_so_far:.4f}")
+        due = cfg.checkpoint_every and progress.step % cfg.checkpoint_every == 0
+        if progress.step < steps and (due or stop.requested):
+            save(progress)
+            if stop.requested:
+                bar.close()
+                raise Interrupted(
+                    f"interrupted at step {progress.step}/{steps} of epoch {epoch + 1}; saved "
+                    f"{Path(cfg.out) / CHECKPOINT}, continue with --resume"
+                )
+    bar.close()
+
+
+def epoch_record(epoch: int, progress: EpochProgress, n: int, test_acc: float, test_s: float):
+    """One entry of ``metrics.json``'s ``history``."""
+    seconds = progress.step_seconds
+    return {
+        "epoch": epoch + 1,
+        "train_loss": progress.loss_sum / n,
+        "train_acc": progress.correct / n,
+        "test_acc": test_acc,
+        "train_seconds": progress.seconds,
+        "first_step_seconds": seconds[0],
+        "median_step_seconds": float(np.median(seconds[1:] or seconds)),
+        "test_seconds": test_s,
+    }
 
 
 def parse_args(argv: list[str] | None = None) -> Config:
@@ -297,8 +465,18 @@ def parse_args(argv: list[str] | None = None) -> Config:
     p.add_argument("--resume", action="store_true", help=f"continue from --out/{CHECKPOINT}")
     p.add_argument("--compile", action="store_true", help="mx.compile the train step")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--checkpoint-every",
+        type=int,
+        default=100,
+        metavar="N",
+        help="also save a checkpoint every N steps within an epoch (0: at epoch ends only)",
+    )
     p.add_argument("--plots", action="store_true", help="write spike plots to --out/plots")
+    p.add_argument("--cost", action="store_true", help="print snn.monitor's cost table")
     args = p.parse_args(argv)
+    if args.checkpoint_every < 0:
+        p.error(f"--checkpoint-every must be >= 0; got {args.checkpoint_every}")
     for name in ("group", "num_steps", "epochs", "batch_size", "eval_batch_size"):
         if getattr(args, name) < 1:
             p.error(f"--{name.replace('_', '-')} must be >= 1; got {getattr(args, name)}")
@@ -309,7 +487,16 @@ def parse_args(argv: list[str] | None = None) -> Config:
 
 
 def main(argv: list[str] | None = None) -> int:
-    metrics = train(parse_args(argv))
+    cfg = parse_args(argv)
+    check_optional_imports()
+    try:
+        metrics = train(cfg)
+    except Interrupted as stopped:
+        print(stopped, file=sys.stderr)
+        return 130
+    except KeyboardInterrupt:
+        print(f"interrupted; the last checkpoint (if any) is in {cfg.out}", file=sys.stderr)
+        return 130
     if metrics["history"]:
         last = metrics["history"][-1]
         print(f"epoch {last['epoch']}: test accuracy {100 * last['test_acc']:.2f}%")

@@ -4,6 +4,9 @@ Time-major arrays ``[T, B, ...]``; images channels-last ``[T, B, H, W, C]``.
 Math lives in :mod:`mlx_snn.functional`; modules are thin wrappers.
 """
 
+# first: checks the MLX installation and says what to install when it is missing or broken
+from mlx_snn import _install  # noqa: F401
+
 from . import (
     _runtime,
     backends,
@@ -12,6 +15,7 @@ from . import (
     functional,
     loss,
     models,
+    monitor,
     nir,
     surrogate,
     training,
@@ -54,6 +58,7 @@ __all__ = [
     "functional",
     "loss",
     "models",
+    "monitor",
     "nir",
     "surrogate",
     "training",

@@ -142,10 +142,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="mlx-snn", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser("demo", help="train a spiking MLP on bundled MNIST (offline)")
-    demo.add_argument("--epochs", type=int, default=8)
+    demo.add_argument("--epochs", type=int, default=None, help="default 8 (--quick: 1)")
     demo.add_argument("--steps", type=int, default=8, help="time steps T")
     demo.add_argument("--seed", type=int, default=0)
-    demo.add_argument("--limit", type=int, default=None, help="use N training images")
+    demo.add_argument(
+        "--limit", type=int, default=None, help="use N training images (--quick: 2000)"
+    )
+    demo.add_argument("--quick", action="store_true", help="a few seconds: 1 epoch, 2000 images")
+    demo.add_argument("--quiet", action="store_true", help="print only the result")
     sub.add_parser("info", help="versions, device, backends and kernels")
     add_bench_parser(sub)
     args = parser.parse_args(argv)
@@ -161,7 +165,18 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     from .demo import run_demo
 
-    run_demo(epochs=args.epochs, num_steps=args.steps, seed=args.seed, limit=args.limit)
+    epochs = args.epochs if args.epochs is not None else (1 if args.quick else 8)
+    limit = args.limit if args.limit is not None or not args.quick else 2000
+    for name, value in (("--epochs", epochs), ("--steps", args.steps), ("--limit", limit)):
+        if value is not None and value < 1:
+            parser.error(f"{name} must be >= 1; got {value}")
+    run_demo(
+        epochs=epochs,
+        num_steps=args.steps,
+        seed=args.seed,
+        limit=limit,
+        show_progress=not args.quiet,
+    )
     return 0
 
 

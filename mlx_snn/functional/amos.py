@@ -156,10 +156,10 @@ def first_spike(
             inside ``mx.compile``, where they are used as given).
         backend: ``"auto"`` | ``"mlx"`` | ``"metal"`` | ``"cuda"``. ``"metal"`` and
             ``"cuda"`` run the ``first_spike`` kernel (:func:`mlx_snn.kernels.first_spike`,
-            one thread per neuron, stopping at its second fake spike) and are
-            available only where that device and the kernel sources are present
-            (``mlx-snn info`` lists what is available here). ``"auto"`` (default)
-            picks ``"metal"`` > ``"cuda"`` > ``"mlx"``.
+            one thread per neuron, stopping at its second fake spike) and are available only
+            where that device and the kernel sources are present (``mlx-snn info`` and
+            :func:`mlx_snn.backends.available` list them). ``"auto"`` (default) picks
+            ``"metal"`` > ``"cuda"`` > ``"mlx"``.
 
     Returns:
         :class:`FirstSpike` ``(t_first, forced, t_second)``, each ``[B, ...]``
@@ -204,7 +204,8 @@ def temporal_selector(
         (``h.shape[2:]`` holding a 0) ``t_first`` is ``T - 1``.
 
     Raises:
-        ValueError / TypeError: as :func:`first_spike`.
+        ValueError: as :func:`first_spike`.
+        TypeError: as :func:`first_spike`.
     """
     t_f = first_spike(mx.stop_gradient(h), threshold, backend).t_first
     T, B = h.shape[:2]
@@ -336,15 +337,14 @@ def amos(
             rounding, the same gradients. The parallel scans and the kernels run in
             float32 for half-precision inputs.
         backend: ``"auto"`` | ``"mlx"`` | ``"metal"`` | ``"cuda"``. ``"metal"`` and
-            ``"cuda"`` run the fused AMOS kernels (:func:`mlx_snn.kernels.amos`: the
-            charge scan, first and second fake spike in one pass per neuron, and the
-            second-fake-spike backward) and are available only where that device
-            and the kernel sources are present (``mlx-snn info`` lists what is
-            available here). ``"auto"`` (default) picks ``"metal"`` > ``"cuda"`` >
-            ``"mlx"``, and stays on MLX for a call the kernels do not run: an MLX
-            ``method`` named explicitly, a surrogate without a kernel-side
-            derivative. Naming a kernel backend for such a call raises
-            ``ValueError``.
+            ``"cuda"`` run the fused AMOS kernels (:func:`mlx_snn.kernels.amos`: the charge
+            scan, first and second fake spike in one pass per neuron, and the
+            second-fake-spike backward) and are available only where that device and the
+            kernel sources are present (``mlx-snn info`` and
+            :func:`mlx_snn.backends.available` list them). ``"auto"`` (default) picks
+            ``"metal"`` > ``"cuda"`` > ``"mlx"``, and stays on MLX for a call the kernels do
+            not run: an MLX ``method`` named explicitly, a surrogate without a kernel-side
+            derivative. Naming a kernel backend for such a call raises ``ValueError``.
 
     Returns:
         :class:`AMOSSequence` ``(spikes [T, B, ...], mem [T, B, ...], t_first [B, ...])``.

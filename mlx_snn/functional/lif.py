@@ -221,17 +221,16 @@ def lif_sequence(
             ``True`` for delayed timing.
         v0: initial state ``[B, ...]`` (default zeros).
         backend: ``"auto"`` | ``"mlx"`` | ``"metal"`` | ``"cuda"``. ``"metal"`` and
-            ``"cuda"`` run the fused LIF kernels (:func:`mlx_snn.kernels.lif_sequence`:
-            one thread per neuron loops over time, every reset and timing) and are
-            available only where that device and the kernel sources are present
-            (``mlx-snn info`` lists what is available here). ``"auto"`` (default)
-            picks ``"metal"`` > ``"cuda"`` > ``"mlx"``, and stays on MLX for a call
-            the kernels do not run: ``algorithm="parallel"``, a surrogate without a
-            kernel-side derivative (:func:`mlx_snn.kernels.supports_surrogate`; every
-            built-in surrogate has one). Naming a kernel backend for such a call
-            raises ``ValueError``.
-            The kernels accumulate in float32 and return spikes, mem and state in the
-            input's dtype (the MLX path computes in the input's dtype).
+            ``"cuda"`` run the fused LIF kernels (:func:`mlx_snn.kernels.lif_sequence`: one
+            thread per neuron loops over time, every reset and timing) and are available
+            only where that device and the kernel sources are present (``mlx-snn info`` and
+            :func:`mlx_snn.backends.available` list them). ``"auto"`` (default) picks
+            ``"metal"`` > ``"cuda"`` > ``"mlx"``, and stays on MLX for a call the kernels do
+            not run: ``algorithm="parallel"``, a surrogate without a kernel-side derivative
+            (:func:`mlx_snn.kernels.supports_surrogate`; every built-in surrogate has one).
+            Naming a kernel backend for such a call raises ``ValueError``. The kernels
+            accumulate in float32 and return spikes, mem and state in the input's dtype (the
+            MLX path computes in the input's dtype).
         reset_timing: ``"immediate"`` | ``"delayed"`` (snnTorch ``Leaky``).
         algorithm: ``"loop"`` (compiled step loop, every mode), ``"parallel"``
             (exact-reset parallel scans, :mod:`mlx_snn.functional.parallel_lif`;

@@ -52,7 +52,7 @@ class LIF(TemporalModule):
         \mid h_t\ (\text{none})
 
     ``reset_timing="delayed"`` is snnTorch's ``Leaky`` (see
-    :mod:`mlx_snn.functional.lif`). SpikingJelly's
+    :func:`mlx_snn.functional.lif_sequence`). SpikingJelly's
     ``LIFNode(tau, decay_input=False, v_reset=None)`` is ``beta = 1 - 1/tau`` with
     subtract reset; ``v_reset=0.0`` is ``reset="zero"``.
 
@@ -70,19 +70,18 @@ class LIF(TemporalModule):
         learn_threshold (bool): make ``threshold`` trainable, clamped to
             ``>= 1e-6`` in the forward pass.
         reset_timing (str): ``"immediate"`` | ``"delayed"``.
-        backend (str): ``"auto"`` | ``"mlx"`` | ``"metal"`` | ``"cuda"``; ``"metal"``
-            and ``"cuda"`` run the fused LIF kernels, available only where that device
-            and the kernel sources are present (``mlx-snn info`` lists what is
-            available). ``"auto"`` (default) picks ``"metal"`` > ``"cuda"`` >
-            ``"mlx"`` and stays on MLX where the kernels do not run a call
-            (``algorithm="parallel"``, a surrogate without a kernel-side
-            derivative); naming a kernel backend for such a call raises
-            ``ValueError`` here. See :func:`mlx_snn.functional.lif_sequence`.
+        backend (str): ``"auto"`` | ``"mlx"`` | ``"metal"`` | ``"cuda"``; ``"metal"`` and
+            ``"cuda"`` run the fused LIF kernels, available only where that device and the
+            kernel sources are present (``mlx-snn info`` and
+            :func:`mlx_snn.backends.available` list them). ``"auto"`` (default) picks
+            ``"metal"`` > ``"cuda"`` > ``"mlx"`` and stays on MLX where the kernels do not
+            run a call (``algorithm="parallel"``, a surrogate without a kernel-side
+            derivative); naming a kernel backend for such a call raises ``ValueError`` here.
+            See :func:`mlx_snn.functional.lif_sequence`.
         algorithm (str): ``"loop"`` (compiled step loop), ``"parallel"``
-            (exact-reset parallel scans, :mod:`mlx_snn.functional.parallel_lif`)
+            (exact-reset parallel scans, :func:`mlx_snn.functional.parallel_lif_sequence`)
             or ``"auto"`` (default), each for every reset and timing:
-            the parallel path where it is faster by the shape rule of
-            :func:`mlx_snn.functional.parallel_lif.choose_algorithm` (few neurons,
+            the parallel path where it is faster by a shape rule (few neurons,
             long sequences), the loop elsewhere. Results agree up to fp32 rounding
             of exact threshold ties. On a kernel backend ``"loop"`` and ``"auto"``
             run the kernel's fused time loop; ``"parallel"`` is MLX-only.

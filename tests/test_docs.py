@@ -1,0 +1,96 @@
+"""The documentation: every Python block of the README and the docs pages runs, every public
+name has a docstring, and the benchmark tables come from ``bench/results/*.json``."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+import types
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = ROOT / "docs"
+PAGES = [ROOT / "README.md", *sorted(DOCS.glob("*.md"))]
+BLOCK = re.compile(r"^```python\n(.*?)^```", re.S | re.M)
+
+
+@pytest.fixture(scope="module")
+def ext():
+    """The docs build's own extensions (``docs/_ext``), imported without Sphinx."""
+    sys.path.insert(0, str(DOCS / "_ext"))
+    sys.path.insert(0, str(ROOT))
+    try:
+        import bench_tables
+        import public_api
+
+        yield types.SimpleNamespace(public_api=public_api, bench_tables=bench_tables)
+    finally:
+        sys.path.remove(str(DOCS / "_ext"))
+        sys.path.remove(str(ROOT))
+
+
+def test_the_docs_pages_exist():
+    names = {p.stem for p in DOCS.glob("*.md")}
+    expected = {"index", "quickstart", "semantics", "parallel", "tac", "kernels", "benchmarks"}
+    assert expected | {"examples", "api"} <= names
+
+
+@pytest.mark.parametrize("page", PAGES, ids=[str(p.relative_to(ROOT)) for p in PAGES])
+def test_every_python_block_runs(page):
+    """The blocks of one page run in order in one namespace, as a reader would paste them."""
+    blocks = BLOCK.findall(page.read_text())
+    scope: dict = {"__name__": f"docs_{page.stem}"}
+    for i, block in enumerate(blocks):
+        try:
+            exec(compile(block, f"{page.name}[python block {i}]", "exec"), scope)
+        except Exception as exc:
+            raise AssertionError(f"{page.name}, python block {i} fails:\n{block}") from exc
+
+
+def test_readme_and_pages_have_python_blocks():
+    for page in (ROOT / "README.md", DOCS / "quickstart.md", DOCS / "parallel.md"):
+        assert BLOCK.findall(page.read_text()), page
+
+
+def test_every_public_name_has_a_docstring(ext):
+    assert ext.public_api.missing_docstrings() == []
+
+
+def test_the_docstring_check_finds_a_missing_one(ext, monkeypatch):
+    module = types.ModuleType("fake_public", "A documented module.")
+
+    def documented():
+        """Has one."""
+
+    def bare():
+        pass
+
+    class Thing:
+        """A class."""
+
+        def method(self):
+            pass
+
+    module.__all__ = ["documented", "bare", "Thing", "CONSTANT"]
+    module.documented, module.bare, module.Thing, module.CONSTANT = documented, bare, Thing, 3
+    monkeypatch.setitem(sys.modules, "fake_public", module)
+    assert ext.public_api.missing_docstrings(("fake_public",)) == [
+        "fake_public.Thing.method",
+        "fake_public.bare",
+    ]
+
+
+def test_benchmark_tables_are_generated_from_the_result_files(ext):
+    text = ext.bench_tables.render()
+    results = sorted((ROOT / "bench" / "results").glob("*.json"))
+    assert results
+    for path in results:
+        assert f"## `{path.name}`" in text
+    suite = json.loads((ROOT / "bench" / "results" / "cpu-vm.json").read_text())
+    from bench.harness import fmt_time
+
+    first_timed = next(r for r in suite["records"] if "median_s" in r)
+    assert fmt_time(first_timed["median_s"]) in text
