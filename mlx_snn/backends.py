@@ -1,7 +1,7 @@
 """Which compute backends exist on this machine, and how a ``backend=`` string is resolved.
 
 ``"mlx"`` (pure MLX ops) runs everywhere. ``"metal"`` and ``"cuda"`` name the
-custom-kernel paths (:mod:`mlx_snn.kernels`); they are available only where that
+custom-kernel paths (``mlx_snn.kernels``); they are available only where that
 device is present and the kernel sources ship with the package. ``"auto"`` picks
 ``"metal"`` > ``"cuda"`` > ``"mlx"``: the first kernel backend available here,
 unless the call is one the kernels do not run (then ``"mlx"``).

@@ -155,7 +155,7 @@ def first_spike(
             An array's values are checked with one host read per call (skipped
             inside ``mx.compile``, where they are used as given).
         backend: ``"auto"`` | ``"mlx"`` | ``"metal"`` | ``"cuda"``. ``"metal"`` and
-            ``"cuda"`` run the ``first_spike`` kernel (:func:`mlx_snn.kernels.first_spike`,
+            ``"cuda"`` run the ``first_spike`` kernel (``mlx_snn.kernels.first_spike``,
             one thread per neuron, stopping at its second fake spike) and are available only
             where that device and the kernel sources are present (``mlx-snn info`` and
             :func:`mlx_snn.backends.available` list them). ``"auto"`` (default) picks
@@ -337,7 +337,7 @@ def amos(
             rounding, the same gradients. The parallel scans and the kernels run in
             float32 for half-precision inputs.
         backend: ``"auto"`` | ``"mlx"`` | ``"metal"`` | ``"cuda"``. ``"metal"`` and
-            ``"cuda"`` run the fused AMOS kernels (:func:`mlx_snn.kernels.amos`: the charge
+            ``"cuda"`` run the fused AMOS kernels (``mlx_snn.kernels.amos``: the charge
             scan, first and second fake spike in one pass per neuron, and the
             second-fake-spike backward) and are available only where that device and the
             kernel sources are present (``mlx-snn info`` and

@@ -221,22 +221,22 @@ def lif_sequence(
             ``True`` for delayed timing.
         v0: initial state ``[B, ...]`` (default zeros).
         backend: ``"auto"`` | ``"mlx"`` | ``"metal"`` | ``"cuda"``. ``"metal"`` and
-            ``"cuda"`` run the fused LIF kernels (:func:`mlx_snn.kernels.lif_sequence`: one
+            ``"cuda"`` run the fused LIF kernels (``mlx_snn.kernels.lif_sequence``: one
             thread per neuron loops over time, every reset and timing) and are available
             only where that device and the kernel sources are present (``mlx-snn info`` and
             :func:`mlx_snn.backends.available` list them). ``"auto"`` (default) picks
             ``"metal"`` > ``"cuda"`` > ``"mlx"``, and stays on MLX for a call the kernels do
             not run: ``algorithm="parallel"``, a surrogate without a kernel-side derivative
-            (:func:`mlx_snn.kernels.supports_surrogate`; every built-in surrogate has one).
+            (``mlx_snn.kernels.supports_surrogate``; every built-in surrogate has one).
             Naming a kernel backend for such a call raises ``ValueError``. The kernels
             accumulate in float32 and return spikes, mem and state in the input's dtype (the
             MLX path computes in the input's dtype).
         reset_timing: ``"immediate"`` | ``"delayed"`` (snnTorch ``Leaky``).
         algorithm: ``"loop"`` (compiled step loop, every mode), ``"parallel"``
-            (exact-reset parallel scans, :mod:`mlx_snn.functional.parallel_lif`;
-            the modes :func:`~mlx_snn.functional.parallel_lif.check_parallel_mode`
+            (exact-reset parallel scans, ``mlx_snn.functional.parallel_lif``;
+            the modes ``parallel_lif.check_parallel_mode``
             accepts) or ``"auto"`` (default): the parallel path where the shape
-            rule of :func:`~mlx_snn.functional.parallel_lif.choose_algorithm` says
+            rule of ``parallel_lif.choose_algorithm`` says
             it is faster (few neurons, long sequences), the loop elsewhere. Results
             agree up to fp32 rounding of exact threshold ties. On a kernel backend
             ``"loop"`` and ``"auto"`` run the kernel (a fused time loop: it reads the
@@ -321,11 +321,12 @@ def parallel_lif_sequence(
 ) -> LIFSequence:
     """:func:`lif_sequence` with ``algorithm="parallel"``: same arguments and results.
 
+    ``x``, ``beta``, ``threshold``, ``reset``, ``surrogate``, ``detach_reset``, ``v0``,
+    ``reset_timing``, ``beta_grad`` and ``threshold_grad`` are as in :func:`lif_sequence`.
+    ``backend``: as in :func:`lif_sequence`, but the parallel algorithm runs on MLX:
+    ``backend="auto"`` resolves to ``"mlx"`` and a kernel backend raises ``ValueError``.
+
     Args:
-        x, beta, threshold, reset, surrogate, detach_reset, v0, backend,
-            reset_timing, beta_grad, threshold_grad: as in :func:`lif_sequence`. The
-            parallel algorithm runs on MLX: ``backend="auto"`` resolves to
-            ``"mlx"`` and a kernel backend raises ``ValueError``.
         chunk: steps ``K`` resolved per chunk (rounds run per chunk), ``>= 1``.
 
     Returns:
@@ -333,7 +334,7 @@ def parallel_lif_sequence(
 
     Raises:
         ValueError: a mode the parallel algorithm does not implement (see
-            :func:`~mlx_snn.functional.parallel_lif.check_parallel_mode`), and every
+            ``parallel_lif.check_parallel_mode``), and every
             error of :func:`lif_sequence`.
         TypeError: as :func:`lif_sequence`.
     """

@@ -275,15 +275,15 @@ def linear_scan(
         h0: initial value, broadcastable to ``b.shape[1:]`` (default 0).
         reverse: run from ``t = T-1`` down to 0 (a bool).
         backend: ``"auto"`` | ``"mlx"`` | ``"metal"`` | ``"cuda"``. ``"metal"`` and
-            ``"cuda"`` run the scan kernels (:func:`mlx_snn.kernels.linear_scan`: one thread
+            ``"cuda"`` run the scan kernels (``mlx_snn.kernels.linear_scan``: one thread
             per lane, or a chunked scan for few lanes and long ``T``; float32 carry, result
             in the dtype of ``b``) and are available only where that device and the kernel
             sources are present (``mlx-snn info`` and :func:`mlx_snn.backends.available`
             list them). ``"auto"`` (default) picks ``"metal"`` > ``"cuda"`` > ``"mlx"``, and
             stays on MLX for a call the kernels do not run: an MLX ``method`` named
             explicitly; naming a kernel backend with one raises ``ValueError``.
-        method: ``"auto"`` (by shape, :func:`choose_method`; on a kernel backend the
-            kernels pick theirs, :func:`mlx_snn.kernels.scan.choose_method`),
+        method: ``"auto"`` (by shape, ``choose_method``; on a kernel backend the
+            kernels pick theirs, ``mlx_snn.kernels.scan.choose_method``),
             ``"loop"``, ``"strided"`` or ``"doubling"`` (MLX methods, described in
             the module docstring). All give the same values up to fp rounding;
             keyword only.

@@ -46,8 +46,8 @@ def state_leaky(
         surrogate: name or :class:`mlx_snn.surrogate.Surrogate` for the backward.
             Default :data:`mlx_snn.surrogate.DEFAULT`.
         h0: initial membrane ``[B, ...]`` (default zeros).
-        backend: the backend of the membrane scan, as in
-            :func:`mlx_snn.functional.linear_scan` (the read-out is MLX).
+        backend: as in :func:`mlx_snn.functional.linear_scan` (the membrane scan; the
+            read-out is MLX).
 
     Returns:
         :class:`~mlx_snn.functional.LIFSequence` ``(spikes [T, B, ...], mem [T, B, ...],

@@ -34,10 +34,10 @@ class ParallelLIF(LIF):
     rates; ``snn.LIF(algorithm="auto")`` picks it by shape.
 
     ``beta``, ``threshold``, ``reset``, ``surrogate``, ``detach_reset``, ``learn_beta``,
-    ``learn_threshold``, ``reset_timing`` and ``backend`` are as in :class:`LIF`. The
-    parallel algorithm runs on MLX: ``backend="auto"`` resolves to ``"mlx"`` and a
-    kernel backend raises ``ValueError`` (``LIF(backend="metal")`` runs the fused
-    kernel loop).
+    ``learn_threshold`` and ``reset_timing`` are as in :class:`LIF`. ``backend``: as in
+    :class:`LIF`, but the parallel algorithm runs on MLX: ``backend="auto"`` resolves
+    to ``"mlx"`` and a kernel backend raises ``ValueError`` (``LIF(backend="metal")``
+    runs the fused kernel loop).
 
     Args:
         chunk (int): steps resolved per chunk. Default ``64``.
