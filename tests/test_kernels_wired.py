@@ -283,6 +283,23 @@ def test_state_leaky_on_metal_matches_the_reference_and_the_mlx_path(launched, T
     assert launched == [scan] * 3
 
 
+def test_associative_leaky_runs_its_chunk_scan_on_metal_under_auto(launched, monkeypatch):
+    x = mx.random.normal((40, 2, 6), key=mx.random.key(4))
+    layer = snn.AssociativeLeaky(6, 4, 3)
+
+    def loss(model, x_):
+        spikes, out = model(x_, return_state=True)
+        return spikes.sum() + out.mem.sum() + out.state.sum()
+
+    v_k, g_k = grads_of(layer, loss, x)
+    assert launched and set(launched) == {"linear_scan"}
+    monkeypatch.setattr(registry, "device_present", lambda backend: False)  # auto -> mlx
+    v_m, g_m = grads_of(layer, loss, x)
+    close(v_k, v_m, 1e-5, "loss")
+    for name in g_k:
+        close(g_k[name], g_m[name], 1e-4, name)
+
+
 # --- AMOS, first spike, temporal selector ---------------------------------------
 
 

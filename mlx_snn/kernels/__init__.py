@@ -6,6 +6,10 @@ kernel and builds the ``mx.fast.metal_kernel`` / ``mx.fast.cuda_kernel`` objects
 The same bodies run on the CPU in the tests through a C++ shim, and their CUDA
 twins are compiled with ``nvcc``.
 
+Users reach the kernels through ``backend=`` of :mod:`mlx_snn.functional`
+(``lif_sequence``, ``linear_scan``, ``amos``, ``first_spike``: ``registry.WIRED``) and
+the modules built on them; :func:`mlx_snn.backends.resolve` decides per call.
+
 Entry points (each takes ``backend="metal"`` or ``"cuda"``; anything else raises
 ``ValueError``, a backend whose device is absent raises ``RuntimeError``).
 Arguments are expected validated by :mod:`mlx_snn.functional`; the checks here are
