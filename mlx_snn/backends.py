@@ -14,15 +14,30 @@ passing ``kernel_limit``: why that call cannot run on a kernel (an MLX-only
 algorithm, a surrogate without a kernel-side derivative), or ``None``. ``"auto"``
 then stays on MLX; an explicit kernel backend raises a ``ValueError`` that gives
 the reason.
+
+Set the environment variable ``MLX_SNN_AUTO_KERNELS=0`` to make ``"auto"`` always
+resolve to ``"mlx"`` (an explicit ``backend="metal"``/``"cuda"`` still runs the
+kernels). The kernels are checked in CI by a CPU harness that executes their exact
+source and by compiling the CUDA twins; this switch is the escape hatch should a
+GPU disagree.
 """
 
 from __future__ import annotations
+
+import os
 
 import mlx.core as mx
 
 from ._checks import check_choice
 
 BACKENDS = ("auto", "mlx", "metal", "cuda")
+AUTO_KERNELS_ENV = "MLX_SNN_AUTO_KERNELS"
+
+
+def auto_kernels() -> bool:
+    """Whether ``backend="auto"`` may pick a kernel backend (``MLX_SNN_AUTO_KERNELS``
+    is unset or anything but ``"0"``)."""
+    return os.environ.get(AUTO_KERNELS_ENV, "1").strip() != "0"
 
 
 def metal_device() -> bool:
@@ -76,7 +91,8 @@ def resolve(backend: str, kernel_limit: str | None = None) -> str:
         return backend
     ready = kernel_backends()
     if backend == "auto":
-        return ready[0] if ready and kernel_limit is None else "mlx"
+        use = ready and kernel_limit is None and auto_kernels()
+        return ready[0] if use else "mlx"
     if backend not in ready:
         device = {"metal": metal_device(), "cuda": cuda_device()}[backend]
         why = (

@@ -37,7 +37,8 @@ def info() -> dict[str, str]:
         "metal device": "yes" if backends.metal_device() else "no",
         "cuda device": "yes" if backends.cuda_device() else "no",
         "backends": ", ".join(("auto", *backends.available())),
-        "backend for 'auto'": backends.resolve("auto"),
+        "backend for 'auto'": backends.resolve("auto")
+        + ("" if backends.auto_kernels() else f" ({backends.AUTO_KERNELS_ENV}=0)"),
         "custom kernels": ", ".join(kernels) if kernels else "none (pure-MLX path)",
         "kernels": ", ".join(registry.SPECS),
         "kernel executors": ", ".join(f"{b}: {s}" for b, s in backends.kernel_status().items()),

@@ -92,6 +92,16 @@ def test_auto_picks_metal_for_every_wired_op(launched):
     assert {k for names in registry.WIRED.values() for k in names} == set(registry.SPECS)
 
 
+def test_auto_kernels_switch_keeps_auto_on_mlx(launched, monkeypatch):
+    monkeypatch.setenv(backends.AUTO_KERNELS_ENV, "0")
+    assert backends.resolve("auto") == "mlx"
+    x = mx.random.normal((6, 2, 3), key=mx.random.key(0))
+    snn.functional.lif_sequence(x)
+    assert launched == []
+    snn.functional.lif_sequence(x, backend="metal")  # an explicit backend still runs
+    assert launched == ["lif_forward"]
+
+
 def test_mlx_backend_and_empty_inputs_never_launch_a_kernel(launched):
     x = mx.random.normal((6, 2, 3), key=mx.random.key(1))
     snn.functional.lif_sequence(x, backend="mlx")
