@@ -30,8 +30,8 @@ previous step's spike, strict comparison, reset always detached):
 Here ``mem`` is :math:`m_t` and the state is :math:`m_{T-1}`.
 
 The backward pass replaces :math:`\Theta'` by the surrogate derivative
-:math:`\sigma'(h_t - \theta)`. :func:`lif_sequence` is the one entry point for
-whole sequences: it checks the arguments, picks the algorithm (the compiled step
+:math:`\sigma'(h_t - \theta)`. :func:`~mlx_snn.functional.lif_sequence` is the one
+entry point for whole sequences: it checks the arguments, picks the algorithm (the compiled step
 loop of :mod:`~mlx_snn.functional.lif_forward`, or the exact parallel scans of
 :mod:`~mlx_snn.functional.parallel_lif`) and the backend, and differentiates with
 the hand-written reverse recurrence of :mod:`~mlx_snn.functional.lif_backward`
@@ -303,9 +303,11 @@ def parallel_lif_sequence(
 ) -> LIFSequence:
     """:func:`lif_sequence` with ``algorithm="parallel"``: same arguments and results.
 
+    ``x``, ``beta``, ``threshold``, ``reset``, ``surrogate``, ``detach_reset``, ``v0``,
+    ``backend``, ``reset_timing``, ``beta_grad`` and ``threshold_grad`` are as in
+    :func:`lif_sequence`.
+
     Args:
-        x, beta, threshold, reset, surrogate, detach_reset, v0, backend,
-            reset_timing, beta_grad, threshold_grad: as in :func:`lif_sequence`.
         chunk: steps ``K`` resolved per chunk (rounds run per chunk), ``>= 1``.
 
     Returns:

@@ -276,7 +276,8 @@ def linear_scan(
         backend: ``"auto"`` (the fastest available), ``"mlx"`` (pure MLX,
             everywhere) or ``"metal"`` / ``"cuda"`` (custom kernels: only where that device
             and its kernels are present, see :func:`mlx_snn.backends.available`).
-        method: ``"auto"`` (by shape, :func:`choose_method`), ``"loop"``,
+        method: ``"auto"`` (by shape,
+            :func:`~mlx_snn.functional.scan.choose_method`), ``"loop"``,
             ``"strided"`` or ``"doubling"`` (the module docstring describes each).
             All give the same values up to fp rounding; keyword only.
 
