@@ -53,8 +53,9 @@ add_module_names = False
 # for intersphinx inventories in CI) and to names written as annotations.
 nitpicky = True
 nitpick_ignore_regex = [
-    (r"py:.*", r"(mlx|mx|nn|optim|np|numpy|pathlib|os|collections|typing|types)(\..*)?"),
-    (r"py:.*", r"(Path|Callable|Iterable|Iterator|Sequence|Any|NamedTuple|Module|callable)"),
+    (r"py:.*", r"(mlx|mx|nn|optim|np|numpy|pathlib|os|collections|typing|types|importlib)(\..*)?"),
+    (r"py:.*", r"(Path|Callable|Iterable|Iterator|Sequence|Any|NamedTuple|Module)"),
+    (r"py:.*", r"(callable|sequence)"),  # duck types in prose: "sequence of int"
     (r"py:.*", r"(array|ndarray|dtype|float32|float64|bfloat16|float16|uint8|int32)"),
 ]
 

@@ -35,7 +35,7 @@ def ext():
 def test_the_docs_pages_exist():
     names = {p.stem for p in DOCS.glob("*.md")}
     expected = {"index", "quickstart", "semantics", "parallel", "tac", "kernels", "benchmarks"}
-    assert expected | {"examples", "api"} <= names
+    assert expected | {"examples", "api", "data", "monitor", "nir"} <= names
 
 
 @pytest.mark.parametrize("page", PAGES, ids=[str(p.relative_to(ROOT)) for p in PAGES])
@@ -83,6 +83,34 @@ def test_the_docstring_check_finds_a_missing_one(ext, monkeypatch):
     ]
 
 
+def test_the_reference_check_finds_an_undocumented_name(ext, monkeypatch):
+    module = types.ModuleType("fake_public", "A documented module.")
+
+    def shown():
+        """In the reference."""
+
+    def hidden():
+        """Not in the reference."""
+
+    class Moved:
+        """Documented under the path it is defined at (autodoc's canonical name)."""
+
+    Moved.__module__, Moved.__qualname__ = "fake_private", "Moved"
+    module.__all__ = ["shown", "hidden", "Moved", "CONSTANT"]
+    module.shown, module.hidden, module.Moved, module.CONSTANT = shown, hidden, Moved, 3
+    monkeypatch.setitem(sys.modules, "fake_public", module)
+    documented = {"fake_public.shown", "fake_private.Moved"}
+    check = ext.public_api.missing_from_reference
+    assert check(documented, {"fake_public"}, ("fake_public",)) == ["fake_public.hidden"]
+    assert check(documented, set(), ("fake_public",)) == ["fake_public", "fake_public.hidden"]
+
+
+def test_every_public_module_is_on_the_api_page(ext):
+    page = (DOCS / "api.md").read_text()
+    for modname in ext.public_api.PUBLIC_MODULES:
+        assert f"automodule:: {modname}\n" in page, modname
+
+
 def test_benchmark_tables_are_generated_from_the_result_files(ext):
     text = ext.bench_tables.render()
     results = sorted((ROOT / "bench" / "results").glob("*.json"))
@@ -94,3 +122,44 @@ def test_benchmark_tables_are_generated_from_the_result_files(ext):
 
     first_timed = next(r for r in suite["records"] if "median_s" in r)
     assert fmt_time(first_timed["median_s"]) in text
+
+
+def test_benchmark_tables_tolerate_new_result_files(ext, tmp_path):
+    """Files with the shapes the bench scripts write, and odd ones, render; a broken one is
+    named on the page and reported, never skipped silently."""
+    suite = json.loads((ROOT / "bench" / "results" / "cpu-vm.json").read_text())
+    files = {
+        "suite-cuda-gpu.json": {  # a suite-schema file from another machine
+            "schema": 1,
+            "machine": {"platform": "Linux", "mlx_device": "Device(gpu, 0)"},
+            "records": suite["records"][:3],
+        },
+        "odd_records-cpu-vm.json": {  # schema but records of another shape: its table is used
+            "schema": 1,
+            "records": [{"op": "lif"}],
+            "table": "# LIF kernels\n\n| op | ms |\n|---|---|\n| lif | 1.0 |",
+        },
+        "nested-cpu-vm.json": {  # plain records with nested values and a pipe
+            "machine": "a GPU box",
+            "note": "first\nrun",
+            "results": [{"case": "a | b", "params": {"T": 8}, "ms": 1.23456, "ok": True}],
+        },
+        "bare_list-cpu-vm.json": [{"case": "x", "ms": 2.0}, 3],
+        "empty-cpu-vm.json": {},
+        "broken-cpu-vm.json": "{not json",
+    }
+    for name, payload in files.items():
+        text = payload if isinstance(payload, str) else json.dumps(payload)
+        (tmp_path / name).write_text(text)
+    warnings: list[str] = []
+    page = ext.bench_tables.render(tmp_path, warn=warnings.append)
+    for name in files:
+        assert f"## `{name}`" in page
+    assert "### 1. LIF layer" in page  # re-rendered from the suite records
+    assert "### LIF kernels" in page and "\n# LIF" not in page  # heading moved under the file
+    assert '| a \\| b | {"T":8} | 1.23 | True |' in page
+    assert "Machine: a GPU box." in page and "Note: first run" in page
+    assert "| x | 2 |  |" in page and "|  |  | 3 |" in page
+    assert "(no table in this file)" in page
+    assert len(warnings) == 1 and "broken-cpu-vm.json" in warnings[0]
+    assert "(not shown: " in page

@@ -1,9 +1,13 @@
-"""Sphinx extension: a warning (an error under ``-W``) for each public name without a docstring.
+"""Sphinx extension: a warning (an error under ``-W``) for each public name without a docstring,
+and for each public module, class or function that the API reference does not document.
 
 Public means: each module in :data:`PUBLIC_MODULES`, and every class or function it exports
 (its ``__all__``, else its names without a leading underscore that it defines), with their
 public methods and properties. Constants need no docstring. ``tests/test_docs.py`` runs the
-same check without Sphinx.
+docstring check without Sphinx. The reference check runs when Sphinx has read every page: a
+name counts as documented under its public path (``mlx_snn.functional.lif_sequence``) or,
+for a class, under the path it is defined at, which autodoc records as the canonical name
+(``mlx_snn.LIF`` documents ``mlx_snn.nn.lif.LIF``, and so ``mlx_snn.nn.LIF``).
 """
 
 from __future__ import annotations
@@ -21,6 +25,13 @@ PUBLIC_MODULES = (
     "mlx_snn.data",
     "mlx_snn.training",
     "mlx_snn.backends",
+    "mlx_snn.nn",
+    "mlx_snn.functional.parallel_lif",
+    "mlx_snn.monitor",
+    "mlx_snn.nir",
+    "mlx_snn.nir.layers",
+    "mlx_snn.viz",
+    "mlx_snn.kernels",
 )
 
 
@@ -68,6 +79,35 @@ def missing_docstrings(modules=PUBLIC_MODULES) -> list[str]:
     return sorted(set(missing))
 
 
+def _documented_as(modname: str, name: str, obj) -> set[str]:
+    """The dotted names under which the reference may document ``obj``."""
+    names = {f"{modname}.{name}"}
+    if inspect.isclass(obj):
+        names.add(f"{obj.__module__}.{obj.__qualname__}")
+    return names
+
+
+def missing_from_reference(
+    objects: set[str], documented_modules: set[str], modules=PUBLIC_MODULES
+) -> list[str]:
+    """Public modules, classes and functions that the reference does not document.
+
+    ``objects`` and ``documented_modules`` are the dotted names the Python domain knows.
+    """
+    missing = []
+    for modname in modules:
+        module = importlib.import_module(modname)
+        if modname not in documented_modules:
+            missing.append(modname)
+        for name in public_names(module):
+            obj = getattr(module, name)
+            if inspect.ismodule(obj) or not (inspect.isclass(obj) or callable(obj)):
+                continue
+            if not _documented_as(modname, name, obj) & objects:
+                missing.append(f"{modname}.{name}")
+    return sorted(set(missing))
+
+
 def check(app) -> None:
     from sphinx.util import logging
 
@@ -76,6 +116,16 @@ def check(app) -> None:
         logger.warning(f"public name without a docstring: {name}")
 
 
+def check_reference(app, env) -> None:
+    from sphinx.util import logging
+
+    logger = logging.getLogger(__name__)
+    py = env.get_domain("py")
+    for name in missing_from_reference(set(py.objects), set(py.modules)):
+        logger.warning(f"public name not in the API reference (docs/api.md): {name}")
+
+
 def setup(app):
     app.connect("builder-inited", check)
+    app.connect("env-check-consistency", check_reference)
     return {"parallel_read_safe": True, "version": "1"}

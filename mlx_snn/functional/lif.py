@@ -30,8 +30,8 @@ previous step's spike, strict comparison, reset always detached):
 Here ``mem`` is :math:`m_t` and the state is :math:`m_{T-1}`.
 
 The backward pass replaces :math:`\Theta'` by the surrogate derivative
-:math:`\sigma'(h_t - \theta)`. :func:`lif_sequence` is the one entry point for
-whole sequences: it checks the arguments, picks the algorithm (the compiled step
+:math:`\sigma'(h_t - \theta)`. :func:`~mlx_snn.functional.lif_sequence` is the one
+entry point for whole sequences: it checks the arguments, picks the algorithm (the compiled step
 loop of :mod:`~mlx_snn.functional.lif_forward`, or the exact parallel scans of
 :mod:`~mlx_snn.functional.parallel_lif`) and the backend, and differentiates with
 the hand-written reverse recurrence of :mod:`~mlx_snn.functional.lif_backward`
