@@ -13,7 +13,7 @@ in CI.
 the sources load through :mod:`importlib.resources` from a checkout, an editable
 install and the wheel (where setuptools copies the files in).
 
-:func:`~mlx_snn.kernels.kernel` is the factory in the shape MLX's own model code uses: it
+:func:`kernel` is the factory in the shape MLX's own model code uses: it
 builds one kernel object per (kernel, backend, surrogate class), caches it, and returns
 ``None`` where the device is absent. MLX compiles the object once per dtype and
 template combination it is called with (the template values and dtypes are part
