@@ -282,8 +282,9 @@ def linear_scan(
             list them). ``"auto"`` (default) picks ``"metal"`` > ``"cuda"`` > ``"mlx"``, and
             stays on MLX for a call the kernels do not run: an MLX ``method`` named
             explicitly; naming a kernel backend with one raises ``ValueError``.
-        method: ``"auto"`` (by shape, :func:`~mlx_snn.functional.scan.choose_method`; on a kernel backend the
-            kernels pick theirs, :func:`mlx_snn.kernels.scan.choose_method`),
+        method: ``"auto"`` (by shape, :func:`~mlx_snn.functional.scan.choose_method`;
+            on a kernel backend the kernels pick theirs,
+            :func:`mlx_snn.kernels.scan.choose_method`),
             ``"loop"``, ``"strided"`` or ``"doubling"`` (MLX methods, described in
             the module docstring). All give the same values up to fp rounding;
             keyword only.
