@@ -4,9 +4,9 @@ Nothing here communicates by itself: the collectives are ``mx.distributed``'s (t
 backend over TCP between processes or Macs, ``mpi``, ``nccl`` on CUDA, ``jaccl`` over
 Thunderbolt RDMA) and the processes are started by MLX's launcher, ``mlx.launch``::
 
-    mlx.launch -n 2 python examples/mnist.py ...               # two processes, this machine
-    mlx.launch --hostfile hosts.json python examples/mnist.py  # one process per host
-    mlx-snn launch -n 2 python examples/mnist.py ...           # the same, with an exit status
+    mlx.launch -n 2 python examples/mnist.py ...        # two processes on this machine
+    mlx.launch --hostfile hosts.json --python "$(which python)" examples/mnist.py ...
+    mlx-snn launch -n 2 python examples/mnist.py ...    # mlx.launch, with an exit status
 
 Every rank runs the same script. Data parallelism, step by step: rank ``r`` of ``N`` takes its
 :func:`shard` of each global batch, computes gradients on it, and :func:`all_mean` replaces
@@ -18,8 +18,9 @@ DDP without SyncBatchNorm); its running statistics (:func:`running_stats`) are a
 the gradients so that the ranks stay identical. Metrics are summed with :func:`all_sum`.
 Only rank 0 (:func:`is_main`) writes checkpoints, logs and progress bars.
 
-Run without a launcher, every function here sees a group of one process and does nothing:
-the same script trains on one process unchanged.
+Run without a launcher, every function here sees a group of one process and changes nothing
+(:func:`shard` returns every item, :func:`all_mean` and :func:`all_sum` their input): the
+same script trains on one process exactly as before.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import math
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, TypeVar
 
 import mlx.core as mx
@@ -72,11 +74,14 @@ def init(backend: str = "any") -> mx.distributed.Group:
     """
     if "MLX_RANK" not in os.environ:
         return mx.distributed.init(strict=False, backend=backend)
-    hostfile = os.environ.get("MLX_HOSTFILE")
-    if hostfile and os.path.isfile(hostfile) and not open(hostfile).read().strip():
+    hostfile = os.environ.get("MLX_HOSTFILE", "")
+    if os.path.isfile(hostfile) and not Path(hostfile).read_text().strip():
         # mlx.launch -n 1 hands the ring backend an empty hostfile, which MLX cannot parse
         del os.environ["MLX_HOSTFILE"]
-        return mx.distributed.init(strict=False, backend=backend)
+        try:
+            return mx.distributed.init(strict=False, backend=backend)
+        finally:
+            os.environ["MLX_HOSTFILE"] = hostfile
     return mx.distributed.init(strict=True, backend=backend)
 
 
@@ -224,7 +229,8 @@ def launch(argv: Sequence[str]) -> int:
     ``mlx.launch`` (MLX 0.32) stops the other ranks when one fails, but then exits with
     status 0, so scripts and CI cannot see the failure. This runs MLX's own launcher
     unchanged, records the exit status of each rank it started, and returns the status of the
-    rank that failed first (1 when the only failures are ranks killed by a signal), else 0.
+    rank that failed first (1 when the only failures are ranks killed by a signal), else 0;
+    130 after Ctrl-C.
     The backends whose ranks ``mlx.launch`` starts itself are covered (ring, nccl, jaccl);
     with ``--backend mpi`` it hands over to ``mpirun``, whose status it drops (call
     ``mpirun`` directly there).
@@ -261,6 +267,8 @@ def launch(argv: Sequence[str]) -> int:
     mlx_launch.RemoteProcess = Recorded
     try:
         mlx_launch.main()
+    except KeyboardInterrupt:  # Ctrl-C reached the ranks too: they save, stop and exit 130
+        return 130
     finally:
         mlx_launch.RemoteProcess = base
         sys.argv = saved_argv

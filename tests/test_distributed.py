@@ -187,6 +187,15 @@ def test_without_a_launcher_everything_is_a_group_of_one():
     assert dist.shard([4, 5, 6]) == [4, 5, 6]
 
 
+def test_init_under_a_one_process_launch_is_a_group_of_one(monkeypatch, tmp_path):
+    hostfile = tmp_path / "hosts.json"
+    hostfile.write_text("\n")  # what mlx.launch -n 1 hands the ring backend
+    monkeypatch.setenv("MLX_RANK", "0")
+    monkeypatch.setenv("MLX_HOSTFILE", str(hostfile))
+    assert dist.init().size() == 1
+    assert dist.size() == 1 and os.environ["MLX_HOSTFILE"] == str(hostfile)  # again, unchanged
+
+
 def test_running_stats_are_the_batchnorm_running_means_and_variances():
     model = nn.Sequential(nn.Linear(2, 3), nn.BatchNorm(3), nn.Conv2d(1, 2, 3), nn.BatchNorm(2))
     stats = dict(tree_flatten(dist.running_stats(model)))
