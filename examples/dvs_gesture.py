@@ -244,6 +244,10 @@ def train(cfg: Config) -> dict:
         prefetch=cfg.prefetch,
         indices=dist.shard(subset(len(test_set), cfg.test_limit)),  # this rank's share
     )
+    if len(loader.indices) < cfg.ranks:
+        raise SystemExit(
+            f"{len(loader.indices)} training samples cannot be shared by {cfg.ranks} ranks"
+        )
     steps = len(rank_loader(loader, 0))
 
     mx.random.seed(cfg.seed)

@@ -362,6 +362,8 @@ def train(cfg: Config) -> dict:
     x_test, y_test = load_split(cfg, "test", cfg.test_limit)
     n, n_test = x_train.shape[0], int(x_test.shape[0])
     cfg = dataclasses.replace(cfg, ranks=dist.size())
+    if n < cfg.ranks:
+        raise SystemExit(f"{n} training images cannot be shared by {cfg.ranks} ranks")
     steps = steps_per_epoch(n, cfg)
 
     mx.random.seed(cfg.seed)

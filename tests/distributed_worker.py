@@ -7,7 +7,7 @@
   BatchNorm running statistics after one step of a net with BatchNorm, ``all_sum``, ``shard``
   and ``check_same`` as the ranks see them;
 - ``mnist ARGS``: examples/mnist.py straight to the end in ``OUT/a``, then stopped after one
-  epoch and resumed in ``OUT/b`` (ARGS: the example's options);
+  epoch and resumed in ``OUT/b`` (ARGS: the example's options), then with one image;
 - ``fail``: rank 1 exits with status 3 while rank 0 waits in an all-reduce.
 """
 
@@ -90,6 +90,10 @@ def run_mnist(out: Path, args: list[str]) -> None:
     spec.loader.exec_module(example)
     for folder, extra in (("a", []), ("b", ["--stop-after", "1"]), ("b", ["--resume"])):
         assert example.main([*args, "--out", str(out / folder), "--quiet", *extra]) == 0
+    try:  # fewer images than ranks
+        example.main([*args, "--out", str(out / "c"), "--quiet", "--limit", "1"])
+    except SystemExit as stop:
+        (out / f"too_few{dist.rank()}.txt").write_text(str(stop))
 
 
 def fail() -> None:

@@ -215,7 +215,9 @@ def test_scaled_lr_rules_on_one_process_and_bad_rules():
 
 def test_a_failing_rank_makes_the_launcher_exit_non_zero(tmp_path):
     done = launch("fail", str(tmp_path))  # rank 0 waits in an all-reduce rank 1 never joins
-    assert done.returncode == 3, done.stdout + done.stderr  # rank 1's status, not a hang
+    # the status of the first rank seen to fail: rank 1's 3, or rank 0's 1 when its lost
+    # connection ended it while rank 1 was still shutting down (MLX's mlx.launch says 0)
+    assert done.returncode in (1, 3), done.stdout + done.stderr
 
 
 def test_mnist_resumed_under_two_ranks_equals_the_uninterrupted_run(mnist_dir, tmp_path):
@@ -233,3 +235,6 @@ def test_mnist_resumed_under_two_ranks_equals_the_uninterrupted_run(mnist_dir, t
     for h_a, h_b in zip(metrics[0]["history"], metrics[1]["history"], strict=True):
         for field in ("train_loss", "train_acc", "test_acc"):
             assert h_a[field] == h_b[field], field
+    for r in (0, 1):
+        too_few = (tmp_path / f"too_few{r}.txt").read_text()
+        assert too_few == "1 training images cannot be shared by 2 ranks"
