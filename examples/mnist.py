@@ -29,6 +29,20 @@ synaptic operations, bytes, energy next to the non-spiking network; TAC's conv r
 ``G of T`` frames per sample), also written to ``cost.json``.
 ``--compile`` wraps the train step in ``mx.compile`` (off by default: no measurable gain on the
 CPU backend, where the convolutions dominate; see examples/results/mnist.md).
+
+Data parallel, unchanged (README, "Training on several processes, Macs or GPUs")::
+
+    mlx.launch -n 2 python examples/mnist.py --mode tac --group 4 --out runs/tac4x2
+
+runs one process per rank through :mod:`mlx_snn.distributed`: ``--batch-size`` is per rank
+(global batch ``batch_size * ranks``), each rank trains on its share of every global batch of
+the epoch's order (the last ``n % ranks`` samples of that order are left out), gradients and
+BatchNorm statistics are averaged over the ranks, the test set is split between them and the
+counts summed. Learning rate: ``--lr * sqrt(ranks)``, the square-root rule for Adam
+(``mlx_snn.distributed.scaled_lr``); the cosine schedule spans the run's steps. Only rank 0
+writes ``--out`` and shows progress; every rank reads ``--resume``'s checkpoint, which must
+be at the same path on every host; a run resumes only with the number of ranks it was saved
+with. One process (no launcher) trains exactly as before.
 """
 
 from __future__ import annotations
@@ -53,6 +67,7 @@ import numpy as np
 from mlx.utils import tree_flatten, tree_map_with_path
 
 import mlx_snn as snn
+from mlx_snn import distributed as dist
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import write_spike_plots
@@ -73,6 +88,7 @@ SCHEDULE_FIELDS = (
     "lr",
     "seed",
     "dataset",
+    "ranks",
 )
 
 
@@ -98,6 +114,7 @@ class Config:
     checkpoint_every: int = 100
     plots: bool = False
     cost: bool = False
+    ranks: int = 1  # processes of the run (set from mlx.launch's group, not an option)
 
 
 class Interrupted(Exception):
@@ -203,6 +220,9 @@ def make_train_step(model: nn.Module, optimizer: optim.Optimizer, use_compile: b
 
     def step(frames, labels):
         (loss, correct), grads = grad_fn(frames, labels)
+        # under mlx.launch: the mean over the ranks, BatchNorm statistics in the same all-reduce
+        grads, stats = dist.all_mean((grads, dist.running_stats(model)))
+        model.update(stats)
         optimizer.update(model, grads)
         return loss, correct
 
@@ -212,23 +232,30 @@ def make_train_step(model: nn.Module, optimizer: optim.Optimizer, use_compile: b
     return mx.compile(step, inputs=state, outputs=state)
 
 
-def evaluate(model: nn.Module, x: mx.array, y: mx.array, cfg: Config) -> float:
-    """Test accuracy with fixed encoding keys (the same draws every epoch)."""
+def evaluate(model: nn.Module, x: mx.array, y: mx.array, cfg: Config, shard: bool = True) -> float:
+    """Test accuracy with fixed encoding keys (the same draws every epoch).
+
+    Under ``mlx.launch`` each rank evaluates its :func:`~mlx_snn.distributed.shard` of the
+    batches (``shard=False``: all of them, no communication) and the counts are summed, so
+    the accuracy is the one process's, whatever the number of ranks.
+    """
     model.eval()
     correct, n = 0, x.shape[0]
-    keys = mx.random.split(derived_key(cfg.seed, 1), max(1, math.ceil(n / cfg.eval_batch_size)))
-    for i, start in enumerate(range(0, n, cfg.eval_batch_size)):
+    batches = range(math.ceil(n / cfg.eval_batch_size))
+    keys = mx.random.split(derived_key(cfg.seed, 1), max(1, len(batches)))
+    for i in dist.shard(batches) if shard else batches:
+        start = i * cfg.eval_batch_size
         xb = x[start : start + cfg.eval_batch_size]
         frames = snn.encode.rate(xb, cfg.num_steps, key=keys[i])
         correct += counts_correct(model(frames), y[start : start + cfg.eval_batch_size]).item()
     model.train()
-    return correct / n
+    return int(dist.all_sum(correct) if shard else correct) / n
 
 
 def cost_report(model: nn.Module, x: mx.array, y: mx.array, cfg: Config, path: Path) -> str:
     """The test evaluation again under ``snn.monitor.Monitor``: its table, saved as JSON."""
     with snn.monitor.Monitor(model) as monitor:
-        evaluate(model, x, y, cfg)
+        evaluate(model, x, y, cfg, shard=False)
     report = monitor.report()
     report.to_json(path)
     return report.table()
@@ -260,9 +287,9 @@ def load_checkpoint(path: Path, model, optimizer, cfg: Config) -> tuple[int, lis
     arrays, meta = mx.load(str(path), return_metadata=True)
     saved = json.loads(meta["config"])
     diff = [
-        f"{k}: checkpoint {saved[k]!r}, now {getattr(cfg, k)!r}"
+        f"{k}: checkpoint {saved.get(k, getattr(Config, k))!r}, now {getattr(cfg, k)!r}"
         for k in SCHEDULE_FIELDS
-        if saved[k] != getattr(cfg, k)
+        if saved.get(k, getattr(Config, k)) != getattr(cfg, k)  # older files: the default
     ]
     if diff:
         raise SystemExit(f"--resume: {path} was made with other settings ({'; '.join(diff)})")
@@ -301,6 +328,7 @@ def write_metrics(out: Path, cfg: Config, model, n: int, n_test: int, steps: int
         "train_samples": n,
         "test_samples": n_test,
         "steps_per_epoch": steps,
+        "global_batch_size": cfg.batch_size * cfg.ranks,
         "conv_frames_per_sample": list(model.conv_steps(cfg.num_steps)),
         "mlx_version": mx.__version__,
         "device": str(mx.default_device()),
@@ -333,12 +361,15 @@ def train(cfg: Config) -> dict:
     x_train, y_train = load_split(cfg, "train", cfg.limit)
     x_test, y_test = load_split(cfg, "test", cfg.test_limit)
     n, n_test = x_train.shape[0], int(x_test.shape[0])
-    steps = math.ceil(n / cfg.batch_size)
+    cfg = dataclasses.replace(cfg, ranks=dist.size())
+    if n < cfg.ranks:
+        raise SystemExit(f"{n} training images cannot be shared by {cfg.ranks} ranks")
+    steps = steps_per_epoch(n, cfg)
 
     mx.random.seed(cfg.seed)
     model = snn.models.mnist_convnet(mode=cfg.mode, group=cfg.group, num_steps=cfg.num_steps)
-    # bias-corrected, as PyTorch's Adam: see the module docstring
-    schedule = optim.cosine_decay(cfg.lr, cfg.epochs * steps)
+    # bias-corrected, as PyTorch's Adam: see the module docstring; sqrt(ranks) * lr: see there
+    schedule = optim.cosine_decay(dist.scaled_lr(cfg.lr), cfg.epochs * steps)
     optimizer = optim.Adam(learning_rate=schedule, bias_correction=True)
     optimizer.init(model.trainable_parameters())
     start_epoch, history, progress = 0, [], EpochProgress()
@@ -348,12 +379,16 @@ def train(cfg: Config) -> dict:
     elif cfg.resume:
         raise SystemExit(f"--resume: no {CHECKPOINT} in {out}")
     mx.eval(model.parameters(), optimizer.state)
+    checksum = sum(mx.sum(mx.abs(v)).item() for _, v in tree_flatten(model.parameters()))
+    dist.check_same([start_epoch, progress.step, checksum], "the starting model (or checkpoint)")
     model.train()
     step = make_train_step(model, optimizer, cfg.compile)
 
     def save(epochs_done: int, partial: EpochProgress | None) -> None:
         partial = None if partial is None else dataclasses.asdict(partial)
-        save_checkpoint(out / CHECKPOINT, model, optimizer, epochs_done, cfg, history, partial)
+        if dist.is_main():
+            save_checkpoint(out / CHECKPOINT, model, optimizer, epochs_done, cfg, history, partial)
+        dist.barrier()  # no rank ends (Ctrl-C) before the checkpoint is written
 
     last = cfg.epochs if cfg.stop_after is None else min(cfg.epochs, cfg.stop_after)
     with StopOnInterrupt() as stop:
@@ -362,17 +397,21 @@ def train(cfg: Config) -> dict:
             train_epoch(cfg, epoch, step, state, (x_train, y_train), progress, save_partial, stop)
             tic = time.perf_counter()
             test_acc = evaluate(model, x_test, y_test, cfg)
-            history.append(epoch_record(epoch, progress, n, test_acc, time.perf_counter() - tic))
+            test_s, n_used = time.perf_counter() - tic, n - n % cfg.ranks  # see steps_per_epoch
+            history.append(epoch_record(epoch, progress, n_used, test_acc, test_s))
             progress = EpochProgress()
             save(epoch + 1, None)
-            write_metrics(out, cfg, model, n, n_test, steps, history)
-            if not cfg.quiet:
-                print(json.dumps(history[-1]), file=sys.stderr)
-            if stop.requested and epoch + 1 < last:
+            if dist.is_main():
+                write_metrics(out, cfg, model, n, n_test, steps, history)
+                if not cfg.quiet:
+                    print(json.dumps(history[-1]), file=sys.stderr)
+            if agree_to_stop(stop) and epoch + 1 < last:
                 raise Interrupted(
                     f"interrupted after epoch {epoch + 1} (test accuracy {100 * test_acc:.2f}%);"
                     f" saved {out / CHECKPOINT}, continue with --resume"
                 )
+    if not dist.is_main():  # rank 0 writes the results
+        return {"history": history}
     metrics = write_metrics(out, cfg, model, n, n_test, steps, history)
     if cfg.cost:
         print(cost_report(model, x_test, y_test, cfg, out / "cost.json"))
@@ -397,26 +436,36 @@ def train_epoch(cfg, epoch, step, state, data, progress: EpochProgress, save, st
 
     x_train, y_train = data
     n = x_train.shape[0]
-    steps = math.ceil(n / cfg.batch_size)
-    perm = mx.array(np.random.default_rng([cfg.seed, 2, epoch]).permutation(n))
+    steps = steps_per_epoch(n, cfg)
+    # under mlx.launch, this rank's share of the epoch's order (the same order on every rank)
+    order = np.random.default_rng([cfg.seed, 2, epoch]).permutation(n)
+    perm = mx.array(dist.shard(order, drop_remainder=True))
     keys = mx.random.split(derived_key(cfg.seed, 0, epoch), steps)
     tic = time.perf_counter() - progress.seconds
     desc = f"epoch {epoch + 1}/{cfg.epochs}"
-    bar = tqdm(range(progress.step, steps), desc, steps, initial=progress.step, disable=cfg.quiet)
+    quiet = cfg.quiet or not dist.is_main()
+    bar = tqdm(range(progress.step, steps), desc, steps, initial=progress.step, disable=quiet)
     for i in bar:
         t_step = time.perf_counter()
         # draws from the global generator (none in this model) depend on (seed, epoch, step)
         mx.random.seed(int(np.random.SeedSequence([cfg.seed, 3, epoch, i]).generate_state(1)[0]))
         idx = perm[i * cfg.batch_size : (i + 1) * cfg.batch_size]
-        frames = snn.encode.rate(x_train[idx], cfg.num_steps, key=keys[i])
+        # each rank draws its own Poisson spikes from the step's key
+        key = keys[i] if cfg.ranks == 1 else mx.random.split(keys[i], cfg.ranks)[dist.rank()]
+        frames = snn.encode.rate(x_train[idx], cfg.num_steps, key=key)
         loss, hits = step(frames, y_train[idx])
         mx.eval(loss, hits, state)
-        progress.loss_sum += loss.item() * idx.shape[0]
-        progress.correct += hits.item()
+        # sums over the ranks; a Ctrl-C on any rank stops all of them after this step
+        loss_sum, hits, stops = dist.all_sum(
+            [loss.item() * idx.shape[0], hits.item(), stop.requested]
+        )
+        stop.requested = bool(stops)
+        progress.loss_sum += float(loss_sum)
+        progress.correct += int(hits)
         progress.step_seconds.append(time.perf_counter() - t_step)
         progress.step = i + 1
         progress.seconds = time.perf_counter() - tic
-        seen = min(progress.step * cfg.batch_size, n)
+        seen = min(progress.step * cfg.batch_size * cfg.ranks, n - n % cfg.ranks)
         loss_so_far, acc_so_far = progress.loss_sum / seen, progress.correct / seen
         bar.set_postfix(loss=f"{loss_so_far:.4f}", acc=f"{acc_so_far:.4f}")
         due = cfg.checkpoint_every and progress.step % cfg.checkpoint_every == 0
@@ -429,6 +478,19 @@ def train_epoch(cfg, epoch, step, state, data, progress: EpochProgress, save, st
                     f"{Path(cfg.out) / CHECKPOINT}, continue with --resume"
                 )
     bar.close()
+
+
+def steps_per_epoch(n: int, cfg: Config) -> int:
+    """Steps of one epoch: batches of ``cfg.batch_size`` in each rank's ``n // ranks`` samples
+    (the global batch is ``batch_size * ranks``; the last ``n % ranks`` samples of an epoch's
+    order are left out, so that all ranks run the same steps on equal batches)."""
+    return math.ceil(n // cfg.ranks / cfg.batch_size)
+
+
+def agree_to_stop(stop: StopOnInterrupt) -> bool:
+    """True on every rank when Ctrl-C reached any rank (every rank calls it at the same point)."""
+    stop.requested = bool(dist.all_sum(stop.requested))
+    return stop.requested
 
 
 def epoch_record(epoch: int, progress: EpochProgress, n: int, test_acc: float, test_s: float):
@@ -492,12 +554,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         metrics = train(cfg)
     except Interrupted as stopped:
-        print(stopped, file=sys.stderr)
+        if dist.is_main():
+            print(stopped, file=sys.stderr)
         return 130
     except KeyboardInterrupt:
         print(f"interrupted; the last checkpoint (if any) is in {cfg.out}", file=sys.stderr)
         return 130
-    if metrics["history"]:
+    if metrics["history"] and dist.is_main():
         last = metrics["history"][-1]
         print(f"epoch {last['epoch']}: test accuracy {100 * last['test_acc']:.2f}%")
     return 0

@@ -1,4 +1,4 @@
-"""The ``mlx-snn`` command: ``demo``, ``info`` and ``bench``."""
+"""The ``mlx-snn`` command: ``demo``, ``info``, ``bench`` and ``launch``."""
 
 from __future__ import annotations
 
@@ -140,6 +140,11 @@ def add_bench_parser(sub) -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["launch"]:  # every later argument is mlx.launch's
+        from .distributed import launch
+
+        return launch(argv[1:])
     parser = argparse.ArgumentParser(prog="mlx-snn", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser("demo", help="train a spiking MLP on bundled MNIST (offline)")
@@ -153,6 +158,11 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--quiet", action="store_true", help="print only the result")
     sub.add_parser("info", help="versions, device, backends and kernels")
     add_bench_parser(sub)
+    sub.add_parser(
+        "launch",
+        help="mlx.launch (same arguments) that exits non-zero when a rank fails",
+        description="mlx-snn launch [mlx.launch arguments] COMMAND: see mlx_snn.distributed.",
+    )
     args = parser.parse_args(argv)
 
     if args.command == "bench":
