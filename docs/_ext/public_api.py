@@ -31,6 +31,7 @@ PUBLIC_MODULES = (
     "mlx_snn.nir",
     "mlx_snn.nir.layers",
     "mlx_snn.viz",
+    "mlx_snn.distributed",
     "mlx_snn.kernels",
 )
 
