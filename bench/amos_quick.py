@@ -16,7 +16,7 @@ import statistics
 import mlx.core as mx
 
 import mlx_snn as snn
-from bench.harness import markdown_table, save, time_fn
+from bench.harness import markdown_table, save, shown, time_fn
 
 
 def step_fn(x, w, method, compiled):
@@ -82,7 +82,7 @@ def main():
     workload = "AMOS fwd+bwd, tau=2" + (", mx.compile" if args.compile else "")
     payload = {"workload": workload, "note": args.note, "rows": results, "table": table}
     path = save("amos_quick_compiled" if args.compile else "amos_quick", payload)
-    print(f"wrote {path}")
+    print(f"wrote {shown(path)}")
 
 
 if __name__ == "__main__":

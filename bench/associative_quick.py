@@ -21,7 +21,7 @@ import mlx.nn as nn
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import mlx_snn as snn
-from bench.harness import markdown_table, save, time_fn
+from bench.harness import markdown_table, save, shown, time_fn
 
 B, DIM, DK, DV = 4, 64, 32, 64
 CHUNKS = (8, 16, 32, 64)
@@ -103,7 +103,7 @@ def main() -> None:
         "associative_quick",
         {"workload": "AssociativeLeaky fwd+bwd", "results": records, "table": table},
     )
-    print(f"\nwrote {path}")
+    print(f"\nwrote {shown(path)}")
 
 
 if __name__ == "__main__":

@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench import lif_impls as li
 from bench import peers
 from bench.amos_layer import PAR, SEQ, amos_impl
-from bench.harness import RESULTS, SCHEMA_VERSION, markdown_table, save, tables_by_workload
+from bench.harness import RESULTS, SCHEMA_VERSION, markdown_table, save, shown, tables_by_workload
 from bench.lif_layer import DELAYED, OURS, lif_columns
 from bench.runner import Scaling, run_row
 
@@ -228,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     kind = "dryrun" if args.dry_run else "cuda"
     path = save("cuda_compare", payload, kind=kind, out=args.out)
-    print(f"wrote {path} and {path.with_suffix('.md')}")
+    print(f"wrote {shown(path)} and {shown(path.with_suffix('.md'))}")
     return 0
 
 

@@ -22,7 +22,7 @@ import mlx.core as mx
 import numpy as np
 
 from bench import peers
-from bench.harness import markdown_table, save, time_fn
+from bench.harness import markdown_table, save, shown, time_fn
 
 # (name, M, K, N): C[M, N] = A[M, K] @ B[K, N]
 SHAPES = (
@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> None:
     table = markdown_table(header, rows)
     print(table)
     payload = {"workload": "fp32 GEMM", "note": args.note, "rows": results, "table": table}
-    print(f"wrote {save('gemm', payload)}")
+    print(f"wrote {shown(save('gemm', payload))}")
 
 
 def _mlx_fn(a: np.ndarray, b: np.ndarray):

@@ -234,6 +234,17 @@ def save(name: str, payload: dict, kind: str = "cpu", out: Path | None = None) -
     return path
 
 
+def shown(path: Path) -> str:
+    """``path`` as printed by the benchmarks: relative to the repository root when inside it.
+
+    Printed lines end up in committed ``.md`` files; they must not carry this machine's paths.
+    """
+    try:
+        return str(Path(path).resolve().relative_to(RESULTS.parents[1]))
+    except ValueError:
+        return str(path)
+
+
 def markdown_table(header: list[str], rows: list[list[object]]) -> str:
     """Render a markdown table (numbers as given: format them before)."""
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]

@@ -3,10 +3,10 @@
 Usage: ``python -m bench.kernels [--quick] [--reps 5] [--out DIR] [--bandwidth GB/s]``.
 
 Cases (issue 13): LIF fwd+bwd at T=25/B=128/N=4096 and T=1024/B=16/N=1024; linear
-scan and AMOS fwd+bwd at T=1024 and T=4096 (B=16, N=1024). Each row times the MLX
-path (``mlx_snn.functional``) and, where a kernel backend is present
-(``mlx_snn.backends.kernel_backends()``), the kernel path (``mlx_snn.kernels``),
-and reports the bytes the kernel path must move at least (every [T, ...] array read
+scan and AMOS fwd+bwd at T=1024 and T=4096 (B=16, N=1024). Each row times the public
+functions of ``mlx_snn.functional`` with ``backend="mlx"`` and, for each kernel
+backend present (``mlx_snn.backends.kernel_backends()``), with that backend, and
+reports the bytes the kernel path must move at least (every [T, ...] array read
 or written once, itemsize 4) per second of each, beside the device's memory
 bandwidth (``--bandwidth``, else a table of known devices). Without a kernel
 backend (this CPU) only the MLX path runs and the output says so. Writes
@@ -21,7 +21,7 @@ import mlx.core as mx
 
 import mlx_snn as snn
 from bench.harness import markdown_table, save, time_fn
-from mlx_snn import backends, kernels
+from mlx_snn import backends
 
 # peak memory bandwidth in GB/s, by a substring of the device name
 BANDWIDTH_GBS = {
@@ -67,30 +67,19 @@ def cases(quick: bool):
     ]
 
 
-def step(op: str, path: str, x: mx.array, w: mx.array):
-    """A forward + backward closure for one op on one path ('mlx' or a kernel backend)."""
+def step(op: str, backend: str, x: mx.array, w: mx.array):
+    """A forward + backward closure for one op through ``mlx_snn.functional`` on ``backend``."""
     surr = snn.surrogate.atan()
+    fn = snn.functional
 
     def loss(x_):
         if op == "lif":
-            if path == "mlx":
-                out = snn.functional.lif_sequence(x_, 0.9, 1.0, surrogate=surr)
-            else:
-                out = kernels.lif_sequence(
-                    x_, mx.zeros(x_.shape[1:]), 0.9, 1.0, surrogate=surr, backend=path
-                )
-            return (out[0] * w).sum() + (out[1] * w).sum()
-        if op == "linear_scan":
-            if path == "mlx":
-                h = snn.functional.linear_scan(0.95, x_)
-            else:
-                h = kernels.linear_scan(0.95, x_, backend=path)
-            return (h * w).sum()
-        if path == "mlx":
-            out = snn.functional.amos(x_, tau=2.0, threshold=1.0, surrogate=surr)
+            out = fn.lif_sequence(x_, 0.9, 1.0, surrogate=surr, backend=backend)
+        elif op == "linear_scan":
+            return (fn.linear_scan(0.95, x_, backend=backend) * w).sum()
         else:
-            out = kernels.amos(x_, 2.0, 1.0, surr, backend=path)
-        return (out[0] * w).sum() + (out[1] * w).sum()
+            out = fn.amos(x_, tau=2.0, threshold=1.0, surrogate=surr, backend=backend)
+        return (out.spikes * w).sum() + (out.mem * w).sum()
 
     grad = mx.grad(loss)
     return lambda: mx.eval(grad(x))

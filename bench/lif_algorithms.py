@@ -26,7 +26,7 @@ import mlx.core as mx
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import mlx_snn as snn
-from bench.harness import markdown_table, save, time_fn
+from bench.harness import markdown_table, save, shown, time_fn
 from mlx_snn.functional import parallel_lif as pl
 from mlx_snn.functional.lif_backward import backward_immediate
 from mlx_snn.functional.lif_forward import loop_forward
@@ -122,7 +122,7 @@ def main() -> None:
         name += f"-{args.reset}-{args.timing}"
     payload = {"reps": args.reps, "mode": mode, "records": records}
     path = save(name, payload, out=args.out)
-    print(f"\nwrote {path}")
+    print(f"\nwrote {shown(path)}")
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ import mlx.core as mx
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import mlx_snn as snn
-from bench.harness import markdown_table, save, time_fn
+from bench.harness import markdown_table, save, shown, time_fn
 
 SHAPES = [(25, 128, 4096), (256, 16, 1024)]
 
@@ -88,7 +88,7 @@ def main() -> None:
     )
     print(table)
     path = save("lif_step", {"workload": "LIF fwd+bwd", "results": records, "table": table})
-    print(f"\nwrote {path}")
+    print(f"\nwrote {shown(path)}")
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ import mlx.core as mx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.harness import markdown_table, save, time_fn
+from bench.harness import markdown_table, save, shown, time_fn
 from mlx_snn.functional import linear_scan
 from mlx_snn.functional.scan import choose_method, decay_powers
 
@@ -184,7 +184,7 @@ def main() -> None:
         print(f"\n### decay: {kind} (median ms)\n")
         print(markdown_table(["T", "width", *METHODS, "auto picks", "loop/best"], rows))
     path = save("scan_methods", {"reps": args.reps, "records": records})
-    print(f"\nwrote {path}")
+    print(f"\nwrote {shown(path)}")
 
 
 if __name__ == "__main__":

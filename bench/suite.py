@@ -19,7 +19,7 @@ from types import ModuleType
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench import peers
-from bench.harness import RESULTS, SCHEMA_VERSION, result_path, save, tables_by_workload
+from bench.harness import RESULTS, SCHEMA_VERSION, result_path, save, shown, tables_by_workload
 
 WORKLOADS = ("lif_layer", "lif_scaling", "amos_layer", "tac_conv", "mnist_step")
 
@@ -88,8 +88,8 @@ def write(name: str, records, columns, quick: bool, out: Path, plots: dict, note
     for key, spec in plots.items():
         png = path.with_name(path.stem + f"-{key}.png")
         if plot_scaling(records, spec, png):
-            print(f"wrote {png}")
-    print(f"wrote {path} and {path.with_suffix('.md')}")
+            print(f"wrote {shown(png)}")
+    print(f"wrote {shown(path)} and {shown(path.with_suffix('.md'))}")
     return path
 
 

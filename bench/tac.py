@@ -35,7 +35,7 @@ import mlx.optimizers as optim
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import mlx_snn as snn
-from bench.harness import markdown_table, save, time_fn
+from bench.harness import markdown_table, save, shown, time_fn
 
 MODES = [("baseline", 1), ("loop", 1)]
 MODES += [("tac", g) for g in (2, 4, 8, 16)] + [("tactp", g) for g in (2, 4, 8)]
@@ -223,7 +223,7 @@ def main() -> None:
             "table": table,
         },
     )
-    print(f"\nwrote {path}")
+    print(f"\nwrote {shown(path)}")
 
 
 if __name__ == "__main__":

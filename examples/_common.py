@@ -62,7 +62,7 @@ def load_checkpoint(
     diff = [
         f"{k}: checkpoint {saved.get(k)!r}, now {config[k]!r}"
         for k in must_match
-        if saved.get(k) != config[k]
+        if k in saved and saved[k] != config[k]  # a setting older files lack is not checked
     ]
     if diff:
         raise SystemExit(f"--resume: {path} was made with other settings ({'; '.join(diff)})")

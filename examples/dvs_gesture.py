@@ -32,6 +32,15 @@ config, history), ``confusion.png`` at the end, and with ``--plots`` the figures
 ``e`` and MLX's generator are drawn from ``(seed, e)`` alone, so ``--stop-after 1`` then
 ``--resume`` ends with the same weights as one uninterrupted run. ``--epochs`` fixes the
 schedule; ``--stop-after`` ends a run early.
+
+Data parallel, unchanged: ``mlx.launch -n 2 python examples/dvs_gesture.py ...`` (README,
+"Training on several processes, Macs or GPUs"). ``--batch-size`` is per rank (global batch
+``batch_size * ranks``); each rank trains on its share of every global batch of the epoch's
+order (the last ``n % ranks`` samples of that order are left out) and evaluates its share of
+the test set; gradients and BatchNorm statistics are averaged, metrics summed over the ranks.
+Learning rate ``--lr * sqrt(ranks)`` (``mlx_snn.distributed.scaled_lr``). Only rank 0 writes
+``--out``; the data, frame cache and ``--resume``'s checkpoint must be at the same paths on
+every host; a run resumes only with the number of ranks it was saved with.
 """
 
 from __future__ import annotations
@@ -50,8 +59,10 @@ import mlx.core as mx
 import mlx.nn as nn
 import mlx.optimizers as optim
 import numpy as np
+from mlx.utils import tree_flatten
 
 import mlx_snn as snn
+from mlx_snn import distributed as dist
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (
@@ -77,6 +88,7 @@ SCHEDULE_FIELDS = (
     "restart_epochs",
     "seed",
     "synthetic",
+    "ranks",
 )
 
 
@@ -105,6 +117,7 @@ class Config:
     plots: bool = False
     prefetch: int = 2
     quiet: bool = False
+    ranks: int = 1  # processes of the run (set from mlx.launch's group, not an option)
 
 
 def warm_restarts(lr: float, steps_per_epoch: int, restart_epochs: int, epochs: int):
@@ -126,8 +139,9 @@ def load_data(cfg: Config, out: Path):
     data_dir, cache = cfg.data_dir, True
     if cfg.synthetic:
         data_dir = out / "synthetic_data"
-        if not (data_dir / "DVSGesture").exists():
+        if dist.is_main() and not (data_dir / "DVSGesture").exists():
             snn.data.synthetic_dvs_gesture(data_dir)
+        dist.barrier()  # the other ranks read what rank 0 wrote
         cache = data_dir / "frames"
     if cfg.no_cache:
         cache = False
@@ -156,6 +170,9 @@ def make_train_step(model: nn.Module, optimizer: optim.Optimizer, use_compile: b
 
     def step(frames, labels):
         (loss, correct), grads = grad_fn(frames, labels)
+        # under mlx.launch: the mean over the ranks, BatchNorm statistics in the same all-reduce
+        grads, stats = dist.all_mean((grads, dist.running_stats(model)))
+        model.update(stats)
         optimizer.update(model, grads)
         return loss, correct
 
@@ -166,7 +183,11 @@ def make_train_step(model: nn.Module, optimizer: optim.Optimizer, use_compile: b
 
 
 def evaluate(model: nn.Module, loader: snn.data.FrameLoader) -> tuple[float, float, np.ndarray]:
-    """Test loss, accuracy and confusion matrix ``[true, predicted]`` (eval-mode BatchNorm)."""
+    """Test loss, accuracy and confusion matrix ``[true, predicted]`` (eval-mode BatchNorm).
+
+    Under ``mlx.launch`` each rank's ``loader`` holds its share of the test set and the sums
+    are taken over the ranks.
+    """
     model.eval()
     confusion = np.zeros((11, 11), dtype=np.int64)
     loss_sum, n = 0.0, 0
@@ -177,11 +198,27 @@ def evaluate(model: nn.Module, loader: snn.data.FrameLoader) -> tuple[float, flo
         np.add.at(confusion, (np.array(labels), predicted), 1)
         n += labels.shape[0]
     model.train()
-    return loss_sum / n, float(np.trace(confusion) / n), confusion
+    confusion = dist.all_sum(confusion).astype(np.int64)
+    loss_sum, n = dist.all_sum([loss_sum, n])
+    return float(loss_sum / n), float(np.trace(confusion) / n), confusion
 
 
 def subset(n: int, limit: int | None) -> range:
     return range(n if limit is None else min(n, limit))
+
+
+def rank_loader(loader: snn.data.FrameLoader, epoch: int) -> snn.data.FrameLoader:
+    """The batches this rank trains on in ``epoch``: its share of each global batch of
+    ``loader.order(epoch)`` (``batch_size * ranks`` samples; the last ``n % ranks`` samples of
+    the order are left out, so that all ranks run the same steps on equal batches). One
+    process: ``loader``'s own batches of that epoch, read with ``.epoch(0)``."""
+    return snn.data.FrameLoader(
+        loader.dataset,
+        loader.batch_size,
+        shuffle=False,
+        prefetch=loader.prefetch,
+        indices=dist.shard(loader.order(epoch), drop_remainder=True),
+    )
 
 
 def train(cfg: Config) -> dict:
@@ -190,6 +227,7 @@ def train(cfg: Config) -> dict:
 
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
+    cfg = dataclasses.replace(cfg, ranks=dist.size())
     train_set, test_set = load_data(cfg, out)
     loader = snn.data.FrameLoader(
         train_set,
@@ -204,13 +242,18 @@ def train(cfg: Config) -> dict:
         cfg.eval_batch_size,
         shuffle=False,
         prefetch=cfg.prefetch,
-        indices=subset(len(test_set), cfg.test_limit),
+        indices=dist.shard(subset(len(test_set), cfg.test_limit)),  # this rank's share
     )
-    steps = len(loader)
+    if len(loader.indices) < cfg.ranks:
+        raise SystemExit(
+            f"{len(loader.indices)} training samples cannot be shared by {cfg.ranks} ranks"
+        )
+    steps = len(rank_loader(loader, 0))
 
     mx.random.seed(cfg.seed)
     model = snn.models.dvs_gesture_net(mode=cfg.mode, group=cfg.group, num_steps=cfg.num_bins)
-    schedule = warm_restarts(cfg.lr, steps, cfg.restart_epochs, cfg.epochs)
+    # sqrt(ranks) * lr: see mlx_snn.distributed.scaled_lr
+    schedule = warm_restarts(dist.scaled_lr(cfg.lr), steps, cfg.restart_epochs, cfg.epochs)
     optimizer = optim.Adam(learning_rate=schedule, bias_correction=True)
     optimizer.init(model.trainable_parameters())
     config = dataclasses.asdict(cfg)
@@ -222,13 +265,16 @@ def train(cfg: Config) -> dict:
     elif cfg.resume:
         raise SystemExit(f"--resume: no {CHECKPOINT} in {out}")
     mx.eval(model.parameters(), optimizer.state)
+    checksum = sum(mx.sum(mx.abs(v)).item() for _, v in tree_flatten(model.parameters()))
+    dist.check_same([start_epoch, checksum], "the starting model (or checkpoint)")
     model.train()
     step = make_train_step(model, optimizer, cfg.compile)
     metrics = {
         "config": config,
         "train_samples": len(loader.indices),
-        "test_samples": len(test_loader.indices),
+        "test_samples": len(subset(len(test_set), cfg.test_limit)),
         "steps_per_epoch": steps,
+        "global_batch_size": cfg.batch_size * cfg.ranks,
         "conv_frames_per_sample": list(model.conv_steps(cfg.num_bins)),
         "frame_cache": str(train_set.cache_dir),
         "mlx_version": mx.__version__,
@@ -243,16 +289,18 @@ def train(cfg: Config) -> dict:
         step_seconds = []
         tic = time.perf_counter()
         bar = tqdm(
-            loader.epoch(epoch), total=steps, desc=f"epoch {epoch + 1}/{cfg.epochs}",
-            disable=cfg.quiet,
+            rank_loader(loader, epoch).epoch(0), total=steps,
+            desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=cfg.quiet or not dist.is_main(),
         )  # fmt: skip
         t_step = time.perf_counter()
         for frames, labels in bar:
             loss, hits = step(frames, labels)
             mx.eval(loss, hits, model.state, optimizer.state)
-            seen += labels.shape[0]
-            loss_sum += loss.item() * labels.shape[0]
-            correct += hits.item()
+            b = labels.shape[0]
+            sums = dist.all_sum([b, loss.item() * b, hits.item()])  # over the ranks
+            seen += int(sums[0])
+            loss_sum += float(sums[1])
+            correct += int(sums[2])
             step_seconds.append(time.perf_counter() - t_step)
             bar.set_postfix(loss=f"{loss_sum / seen:.4f}", acc=f"{correct / seen:.4f}")
             t_step = time.perf_counter()
@@ -273,6 +321,8 @@ def train(cfg: Config) -> dict:
                 "test_seconds": time.perf_counter() - tic,
             }
         )
+        if not dist.is_main():  # rank 0 writes checkpoints, metrics and logs
+            continue
         save_checkpoint(out / CHECKPOINT, model, optimizer, epoch + 1, config, history)
         metrics["frame_cache_stats"] = dataclasses.asdict(train_set.cache_stats)
         (out / METRICS).write_text(json.dumps(metrics, indent=2) + "\n")
@@ -282,6 +332,8 @@ def train(cfg: Config) -> dict:
     if history:
         if start_epoch >= last:  # nothing trained in this run: evaluate the checkpoint
             _, _, confusion = evaluate(model, test_loader)
+        if not dist.is_main():
+            return metrics
         metrics["test_confusion"] = confusion.tolist()
         (out / METRICS).write_text(json.dumps(metrics, indent=2) + "\n")
         title = f"DVS-Gesture {cfg.mode}" + (f" g={cfg.group}" if cfg.mode != "baseline" else "")
@@ -342,7 +394,7 @@ def parse_args(argv: list[str] | None = None) -> Config:
 
 def main(argv: list[str] | None = None) -> int:
     metrics = train(parse_args(argv))
-    if metrics["history"]:
+    if metrics["history"] and dist.is_main():
         last = metrics["history"][-1]
         print(f"epoch {last['epoch']}: test accuracy {100 * last['test_acc']:.2f}%")
     return 0

@@ -4,10 +4,14 @@ Time-major arrays ``[T, B, ...]``; images channels-last ``[T, B, H, W, C]``.
 Math lives in :mod:`mlx_snn.functional`; modules are thin wrappers.
 """
 
+# first: checks the MLX installation and says what to install when it is missing or broken
+from mlx_snn import _install  # noqa: F401
+
 from . import (
     _runtime,
     backends,
     data,
+    distributed,
     encode,
     functional,
     loss,
@@ -51,6 +55,7 @@ __all__ = [
     "__version__",
     "backends",
     "data",
+    "distributed",
     "encode",
     "functional",
     "loss",

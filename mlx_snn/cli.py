@@ -1,4 +1,4 @@
-"""The ``mlx-snn`` command: ``demo``, ``info`` and ``bench``."""
+"""The ``mlx-snn`` command: ``demo``, ``info``, ``bench`` and ``launch``."""
 
 from __future__ import annotations
 
@@ -16,8 +16,9 @@ def info() -> dict[str, str]:
     """Versions, platform, device and which backends and kernels are active."""
     import mlx_snn
 
-    from . import _runtime, backends
+    from . import _runtime, backends, surrogate
     from .kernels import registry
+    from .kernels import surrogates as kernel_surrogates
 
     try:
         from importlib.metadata import version
@@ -36,10 +37,15 @@ def info() -> dict[str, str]:
         "metal device": "yes" if backends.metal_device() else "no",
         "cuda device": "yes" if backends.cuda_device() else "no",
         "backends": ", ".join(("auto", *backends.available())),
-        "backend for 'auto'": backends.resolve("auto"),
+        "backend for 'auto'": backends.resolve("auto")
+        + ("" if backends.auto_kernels() else f" ({backends.AUTO_KERNELS_ENV}=0)"),
         "custom kernels": ", ".join(kernels) if kernels else "none (pure-MLX path)",
         "kernels": ", ".join(registry.SPECS),
         "kernel executors": ", ".join(f"{b}: {s}" for b, s in backends.kernel_status().items()),
+        "wired ops": ", ".join(f"{op} ({', '.join(k)})" for op, k in registry.WIRED.items()),
+        "kernel surrogates": ", ".join(
+            name for name, make in surrogate.NAMES.items() if kernel_surrogates.supports(make())
+        ),
         "cpu buffer cache": (
             "raised by mlx_snn (MLX_SNN_KEEP_CACHE_LIMIT=1 to keep MLX's 32 MiB)"
             if _runtime.cache_limit_raised
@@ -134,15 +140,29 @@ def add_bench_parser(sub) -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["launch"]:  # every later argument is mlx.launch's
+        from .distributed import launch
+
+        return launch(argv[1:])
     parser = argparse.ArgumentParser(prog="mlx-snn", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser("demo", help="train a spiking MLP on bundled MNIST (offline)")
-    demo.add_argument("--epochs", type=int, default=8)
+    demo.add_argument("--epochs", type=int, default=None, help="default 8 (--quick: 1)")
     demo.add_argument("--steps", type=int, default=8, help="time steps T")
     demo.add_argument("--seed", type=int, default=0)
-    demo.add_argument("--limit", type=int, default=None, help="use N training images")
+    demo.add_argument(
+        "--limit", type=int, default=None, help="use N training images (--quick: 2000)"
+    )
+    demo.add_argument("--quick", action="store_true", help="a few seconds: 1 epoch, 2000 images")
+    demo.add_argument("--quiet", action="store_true", help="print only the result")
     sub.add_parser("info", help="versions, device, backends and kernels")
     add_bench_parser(sub)
+    sub.add_parser(
+        "launch",
+        help="mlx.launch (same arguments) that exits non-zero when a rank fails",
+        description="mlx-snn launch [mlx.launch arguments] COMMAND: see mlx_snn.distributed.",
+    )
     args = parser.parse_args(argv)
 
     if args.command == "bench":
@@ -156,7 +176,18 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     from .demo import run_demo
 
-    run_demo(epochs=args.epochs, num_steps=args.steps, seed=args.seed, limit=args.limit)
+    epochs = args.epochs if args.epochs is not None else (1 if args.quick else 8)
+    limit = args.limit if args.limit is not None or not args.quick else 2000
+    for name, value in (("--epochs", epochs), ("--steps", args.steps), ("--limit", limit)):
+        if value is not None and value < 1:
+            parser.error(f"{name} must be >= 1; got {value}")
+    run_demo(
+        epochs=epochs,
+        num_steps=args.steps,
+        seed=args.seed,
+        limit=limit,
+        show_progress=not args.quiet,
+    )
     return 0
 
 

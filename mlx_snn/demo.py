@@ -60,8 +60,13 @@ def run_demo(
     seed: int = 0,
     limit: int | None = None,
     verbose: bool = True,
+    show_progress: bool = True,
 ) -> DemoResult:
-    """Train on the bundled subset and return test accuracy and seconds per epoch."""
+    """Train on the bundled subset and return test accuracy and seconds per epoch.
+
+    ``verbose`` prints the result; ``show_progress`` reports each epoch on stderr (a live bar
+    in a terminal, one line per epoch into a pipe or file).
+    """
     mx.random.seed(seed)
     rng = np.random.default_rng(seed)
     x_train, y_train = bundled_mnist("train")
@@ -98,7 +103,8 @@ def run_demo(
     for epoch in range(epochs):
         order = mx.array(rng.permutation(n))
         start = time.perf_counter()
-        bar = progress(range(steps), total=steps, desc=f"epoch {epoch + 1}/{epochs}")
+        desc = f"epoch {epoch + 1}/{epochs}"
+        bar = progress(range(steps), total=steps, desc=desc, enabled=show_progress)
         total_loss, total_correct = 0.0, 0
         for i in bar:
             idx = order[i * batch_size : (i + 1) * batch_size]

@@ -4,15 +4,15 @@ Every surrogate computes the exact Heaviside step in the forward pass,
 :math:`s = \Theta(x)` with :math:`\Theta(0) = 1`, and replaces its derivative by
 a smooth :math:`\sigma'(x)` in the backward pass, where :math:`x = h - \theta`.
 
-==================  ==================================================
-name                derivative :math:`\sigma'(x)`
-==================  ==================================================
-``fast_sigmoid``    :math:`1 / (1 + k|x|)^2`
-``atan``            :math:`(\alpha/2) / (1 + (\pi \alpha x / 2)^2)`
-``sigmoid``         :math:`k\,\mathrm{sig}(kx)(1 - \mathrm{sig}(kx))`
-``triangle``        :math:`\max(0, 1 - |x|/w) / w`
+====================  ==================================================
+name                  derivative :math:`\sigma'(x)`
+====================  ==================================================
+``fast_sigmoid``      :math:`1 / (1 + k|x|)^2`
+``atan``              :math:`(\alpha/2) / (1 + (\pi \alpha x / 2)^2)`
+``sigmoid``           :math:`k\,\mathrm{sig}(kx)(1 - \mathrm{sig}(kx))`
+``triangle``          :math:`\max(0, 1 - |x|/w) / w`
 ``straight_through``  :math:`1`
-==================  ==================================================
+====================  ==================================================
 
 Each surrogate is a small frozen dataclass; calling it applies an
 ``mx.custom_function``, so it composes with ``mx.grad``, ``mx.value_and_grad``,

@@ -11,8 +11,10 @@ from mlx_snn.kernels import registry
 
 def install(monkeypatch):
     """Make ``backend="metal"`` build :class:`ShimKernel` objects from the registry's
-    specs (the same name, input/output names, body and header MLX would get)."""
-    monkeypatch.setattr(registry, "device_present", lambda backend: True)
+    specs (the same name, input/output names, body and header MLX would get), and
+    report a Metal device (only: CUDA stays absent), so that ``backend="auto"`` and
+    ``mlx_snn.backends`` see "metal" as available."""
+    monkeypatch.setattr(registry, "device_present", lambda backend: backend == "metal")
     monkeypatch.setattr(mx.fast, "metal_kernel", ShimKernel)
     registry.kernel.cache_clear()
     yield ShimKernel

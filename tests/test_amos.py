@@ -219,7 +219,7 @@ def test_compiles_and_runs_in_half_precision():
         ({"threshold": mx.array([1.0, -1.0])}, ValueError, "threshold must be > 0"),
         ({"threshold": mx.ones((3,))}, ValueError, "threshold of shape"),
         ({"threshold": mx.array([1, 1])}, TypeError, "threshold must have a floating dtype"),
-        ({"method": "fast"}, ValueError, "method must be one of 'parallel', 'sequential'"),
+        ({"method": "fast"}, ValueError, "method must be one of 'auto', 'parallel', 'sequential'"),
         ({"surrogate": "nope"}, ValueError, "surrogate must be one of"),
     ],
 )

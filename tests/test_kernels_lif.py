@@ -44,7 +44,19 @@ def rounded(a: np.ndarray, dtype: str) -> np.ndarray:
     return to_np(mx.array(a).astype(MX_DTYPES[dtype]))
 
 
-def run_case(shape, seed, reset, timing, detach, surrogate="fast_sigmoid", dtype="float32", **kw):
+def run_case(
+    shape,
+    seed,
+    reset,
+    timing,
+    detach,
+    surrogate="fast_sigmoid",
+    dtype="float32",
+    entry=kernels.lif_sequence,
+    **kw,
+):
+    """One case against the reference; ``entry`` has the signature of
+    ``kernels.lif_sequence`` (test_kernels_wired.py passes the functional path)."""
     rng = np.random.default_rng(seed)
     x = rounded(rng.normal(0.25, 0.6, shape).astype(np.float32), dtype)
     features = shape[2:]
@@ -61,7 +73,7 @@ def run_case(shape, seed, reset, timing, detach, surrogate="fast_sigmoid", dtype
     dt = MX_DTYPES[dtype]
 
     def f(x_, v0_, b_, t_):
-        return kernels.lif_sequence(
+        return entry(
             x_,
             v0_,
             b_,

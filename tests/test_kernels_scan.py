@@ -18,7 +18,19 @@ from mlx_snn.kernels import registry
 from mlx_snn.kernels import scan as kscan
 
 
-def run_case(T, lanes, per_step, reverse, method, seed=0, dtype=mx.float32, tol=(1e-5, 1e-4)):
+def run_case(
+    T,
+    lanes,
+    per_step,
+    reverse,
+    method,
+    seed=0,
+    dtype=mx.float32,
+    tol=(1e-5, 1e-4),
+    entry=kscan.linear_scan,
+):
+    """One case against the reference; ``entry`` has the signature of
+    ``kernels.linear_scan`` (test_kernels_wired.py passes the functional path)."""
     rng = np.random.default_rng(seed)
     b = to_np(mx.array(rng.normal(size=(T, 2, lanes)).astype(np.float32)).astype(dtype))
     shape = (T, 2, lanes) if per_step else (lanes,)
@@ -30,7 +42,7 @@ def run_case(T, lanes, per_step, reverse, method, seed=0, dtype=mx.float32, tol=
     g = to_np(mx.array(rng.normal(size=(T, 2, lanes)).astype(np.float32)).astype(dtype))
 
     def f(a_, b_, h0_):
-        return kscan.linear_scan(a_, b_, h0_, reverse=reverse, method=method, backend="metal")
+        return entry(a_, b_, h0_, reverse=reverse, method=method, backend="metal")
 
     primals = [mx.array(v).astype(dtype) for v in (a, b, h0)]
     (h,), grads = mx.vjp(lambda *p: (f(*p),), primals, [mx.array(g).astype(dtype)])

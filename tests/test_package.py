@@ -110,7 +110,7 @@ def test_readme_starts_with_the_two_setup_commands():
     lines = [ln for ln in (ROOT / "README.md").read_text().splitlines() if ln.strip()]
     assert lines[1:5] == [
         "```bash",
-        "pip install . && mlx-snn demo",
-        'pip install ".[dev]" && pytest',
+        'pip install ".[cpu]" && mlx-snn demo',
+        'pip install ".[cpu,dev]" && pytest',
         "```",
     ]

@@ -197,8 +197,11 @@ def test_every_backend_argument_says_where_kernels_are_available():
             if "backend" not in params:
                 continue
             doc = " ".join((obj.__doc__ or "").split())
-            own = "only where that device and" in doc and "mlx-snn info" in doc
-            refers = re.search(r"backend[^.]*: as in :(class|func):", doc) is not None
+            # says where, and points to where to look: the command or the function
+            own = "only where that device and" in doc and (
+                "mlx-snn info" in doc or "mlx_snn.backends.available" in doc
+            )
+            refers = re.search(r"backend[^.]*(:| are) as in :(class|func):", doc) is not None
             assert own or refers, (
                 f"{exporter.__name__}.{name}: backend= availability not documented"
             )

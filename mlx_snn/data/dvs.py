@@ -178,7 +178,9 @@ class DVSGestureFrames:
     system lists them in. Batches: ``mlx_snn.data.FrameLoader(dataset, batch_size, ...)``.
 
     Attributes:
-        split, num_bins, size: as given.
+        split (str): ``"train"`` or ``"test"``, as given.
+        num_bins (int): time bins ``T``, as given.
+        size (int): frame height and width, as given.
         folder (Path): the folder of the split's recordings (``.../ibmGestureTrain``).
         paths (list[Path]): one ``.npy`` recording per sample.
         labels (np.ndarray): int32 ``[N]`` class indices.
@@ -222,6 +224,7 @@ class DVSGestureFrames:
 
     @property
     def frame_shape(self) -> tuple[int, int, int, int]:
+        """``(num_bins, size, size, 2)``, the shape of every sample's frames."""
         return (self.num_bins, self.size, self.size, 2)
 
     def __len__(self) -> int:

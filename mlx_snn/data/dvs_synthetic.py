@@ -51,7 +51,8 @@ def synthetic_dvs_gesture(
 
     ``root/DVSGesture/ibmGestureTrain/user01_fluorescent/0.npy .. 10.npy`` and so on:
     ``sessions[0]`` training sessions (users 1, 2, ...) and ``sessions[1]`` test sessions
-    (users from 24, as in the real split), each with one :func:`synthetic_recording` per label.
+    (users from 24, as in the real split), each with one
+    :func:`~mlx_snn.data.dvs_synthetic.synthetic_recording` per label.
     Empty placeholder archives ``ibmGestureTrain.tar.gz`` / ``ibmGestureTest.tar.gz`` sit next to
     the folders: with them and at least 100 recordings per split (the default 10 sessions give
     110), ``tonic.datasets.DVSGesture(root)`` itself finds the data and does not download.

@@ -52,12 +52,14 @@ from typing import NamedTuple
 
 import mlx.core as mx
 
+from .. import backends, kernels
 from .. import surrogate as _surrogate
 from .._checks import check_choice, check_sequence
 from .._params import check_tau, check_threshold
+from ..kernels import registry as _kernel_registry
 from .scan import decay_scan
 
-METHODS = ("parallel", "sequential")
+METHODS = ("auto", "parallel", "sequential")
 
 __all__ = [
     "METHODS",
@@ -136,7 +138,9 @@ def _first_spike(h, threshold) -> FirstSpike:
     return FirstSpike(t_first, ~mx.any(h >= threshold, axis=0), t_second)
 
 
-def first_spike(h: mx.array, threshold: float | mx.array = 1.0) -> FirstSpike:
+def first_spike(
+    h: mx.array, threshold: float | mx.array = 1.0, backend: str = "auto"
+) -> FirstSpike:
     r"""First threshold crossing of each neuron, with a forced spike at the last step.
 
     :math:`t_f = \min\{t : h_t \ge \theta \text{ or } t = T-1\}`, computed in parallel
@@ -150,21 +154,36 @@ def first_spike(h: mx.array, threshold: float | mx.array = 1.0) -> FirstSpike:
         threshold: ``> 0``; a float or an array broadcastable to ``h.shape[2:]``.
             An array's values are checked with one host read per call (skipped
             inside ``mx.compile``, where they are used as given).
+        backend: ``"auto"`` | ``"mlx"`` | ``"metal"`` | ``"cuda"``. ``"metal"`` and
+            ``"cuda"`` run the ``first_spike`` kernel (``mlx_snn.kernels.first_spike``,
+            one thread per neuron, stopping at its second fake spike) and are available only
+            where that device and the kernel sources are present (``mlx-snn info`` and
+            :func:`mlx_snn.backends.available` list them). ``"auto"`` (default) picks
+            ``"metal"`` > ``"cuda"`` > ``"mlx"``.
 
     Returns:
-        :class:`FirstSpike` ``(t_first, forced, t_second)``, each ``[B, ...]``.
+        :class:`FirstSpike` ``(t_first, forced, t_second)``, each ``[B, ...]``
+        (integer and bool results: no gradient flows through them).
 
     Raises:
         ValueError: fewer than 2 dimensions, no time steps, threshold ``<= 0``,
-            or NaN, threshold shape that does not broadcast.
+            or NaN, threshold shape that does not broadcast, an unavailable
+            ``backend``.
         TypeError: non-floating ``h`` or threshold.
     """
     check_sequence("h", h)
     threshold = check_threshold(threshold, tuple(h.shape[2:]), h.dtype)
+    # Backend dispatch (the kernel has no vjp: its results are integers, so its input
+    # is cut from the graph)
+    backend = backends.resolve(backend)
+    if backend != "mlx" and h.size:
+        return FirstSpike(*kernels.first_spike(mx.stop_gradient(h), threshold, backend=backend))
     return _first_spike(h, threshold)
 
 
-def temporal_selector(h: mx.array, threshold: float | mx.array = 1.0) -> Selection:
+def temporal_selector(
+    h: mx.array, threshold: float | mx.array = 1.0, backend: str = "auto"
+) -> Selection:
     r"""PTTFS temporal selector: read every output neuron's membrane at the first spike.
 
     For each sample ``b``, :math:`t_{1st} = \min_c t_f[b, c]` over its output
@@ -177,15 +196,18 @@ def temporal_selector(h: mx.array, threshold: float | mx.array = 1.0) -> Selecti
         h: output-layer membrane ``[T, B, ...]`` (usually ``[T, B, classes]``).
         threshold: confidence threshold ``> 0``; float or array broadcastable to
             ``h.shape[2:]`` (checked as in :func:`first_spike`).
+        backend: as in :func:`first_spike` (the first-spike search; the selection
+            is one MLX gather).
 
     Returns:
         :class:`Selection` ``(logits [B, ...], t_first [B])``; with no output neurons
         (``h.shape[2:]`` holding a 0) ``t_first`` is ``T - 1``.
 
     Raises:
-        ValueError / TypeError: as :func:`first_spike`.
+        ValueError: as :func:`first_spike`.
+        TypeError: as :func:`first_spike`.
     """
-    t_f = first_spike(mx.stop_gradient(h), threshold).t_first
+    t_f = first_spike(mx.stop_gradient(h), threshold, backend).t_first
     T, B = h.shape[:2]
     per_sample = t_f.reshape(B, math.prod(h.shape[2:]))
     if per_sample.shape[1] == 0:
@@ -281,12 +303,20 @@ def _amos_sequential(x, threshold, tau, surrogate):
     return AMOSSequence(spikes, mx.stack(mems), t_first)
 
 
+def kernel_limit(method: str, surrogate: _surrogate.Surrogate) -> str | None:
+    """Internal: why an AMOS call cannot run on the kernels (``None``: it can), for
+    :func:`mlx_snn.backends.resolve`. Shared with the constructor of :class:`mlx_snn.AMOS`."""
+    option = ("method", method) if method != "auto" else None
+    return _kernel_registry.kernel_limit(surrogate, option)
+
+
 def amos(
     x: mx.array,
     tau: float = 2.0,
     threshold: float | mx.array = 1.0,
     surrogate: str | _surrogate.Surrogate = _surrogate.AMOS_DEFAULT,
-    method: str = "parallel",
+    method: str = "auto",
+    backend: str = "auto",
 ) -> AMOSSequence:
     r"""Run an AMOS LIF neuron over a time-major sequence (equations in the module docstring).
 
@@ -300,17 +330,29 @@ def amos(
         surrogate: name or :class:`mlx_snn.surrogate.Surrogate` for the backward.
             Default :data:`mlx_snn.surrogate.AMOS_DEFAULT` (``"atan"``, the PTTFS
             setup), not the library-wide :data:`~mlx_snn.surrogate.DEFAULT`.
-        method: ``"parallel"`` (blocked scan, parallel first-spike search,
-            second-fake-spike backward) | ``"sequential"`` (step loop differentiated by autograd).
-            Both give the same spikes and, up to rounding, the same gradients.
-            The parallel scans run in float32 for half-precision inputs.
+        method: ``"auto"`` (default: the kernel on a kernel backend, else
+            ``"parallel"``), ``"parallel"`` (MLX: blocked scan, parallel first-spike
+            search, second-fake-spike backward) or ``"sequential"`` (MLX: step loop
+            differentiated by autograd). All give the same spikes and, up to
+            rounding, the same gradients. The parallel scans and the kernels run in
+            float32 for half-precision inputs.
+        backend: ``"auto"`` | ``"mlx"`` | ``"metal"`` | ``"cuda"``. ``"metal"`` and
+            ``"cuda"`` run the fused AMOS kernels (``mlx_snn.kernels.amos``: the charge
+            scan, first and second fake spike in one pass per neuron, and the
+            second-fake-spike backward) and are available only where that device and the
+            kernel sources are present (``mlx-snn info`` and
+            :func:`mlx_snn.backends.available` list them). ``"auto"`` (default) picks
+            ``"metal"`` > ``"cuda"`` > ``"mlx"``, and stays on MLX for a call the kernels do
+            not run: an MLX ``method`` named explicitly, a surrogate without a kernel-side
+            derivative. Naming a kernel backend for such a call raises ``ValueError``.
 
     Returns:
         :class:`AMOSSequence` ``(spikes [T, B, ...], mem [T, B, ...], t_first [B, ...])``.
 
     Raises:
         ValueError: ``tau <= 1``, ``threshold <= 0``, unknown ``method`` or surrogate
-            name, ``x`` with fewer than 2 dimensions or no time steps.
+            name, ``x`` with fewer than 2 dimensions or no time steps, an unavailable
+            ``backend`` or one the call cannot run on (see ``backend``).
         TypeError: non-floating ``x`` or threshold, non-numeric ``tau``.
     """
     check_choice("method", method, METHODS)
@@ -318,6 +360,11 @@ def amos(
     tau = check_tau(tau)
     check_sequence("x", x)
     threshold = check_threshold(threshold, tuple(x.shape[2:]), x.dtype)
+    # Backend dispatch: every argument is checked above.
+    backend = backends.resolve(backend, kernel_limit(method, surrogate))
+    if backend != "mlx" and x.size:
+        spikes, mem, t_first, _ = kernels.amos(x, tau, threshold, surrogate, backend=backend)
+        return AMOSSequence(spikes, mem, t_first)
     if method == "sequential":
         return _amos_sequential(x, threshold, tau, surrogate)
     if not isinstance(threshold, mx.array):

@@ -30,8 +30,8 @@ previous step's spike, strict comparison, reset always detached):
 Here ``mem`` is :math:`m_t` and the state is :math:`m_{T-1}`.
 
 The backward pass replaces :math:`\Theta'` by the surrogate derivative
-:math:`\sigma'(h_t - \theta)`. :func:`lif_sequence` is the one entry point for
-whole sequences: it checks the arguments, picks the algorithm (the compiled step
+:math:`\sigma'(h_t - \theta)`. :func:`~mlx_snn.functional.lif_sequence` is the one
+entry point for whole sequences: it checks the arguments, picks the algorithm (the compiled step
 loop of :mod:`~mlx_snn.functional.lif_forward`, or the exact parallel scans of
 :mod:`~mlx_snn.functional.parallel_lif`) and the backend, and differentiates with
 the hand-written reverse recurrence of :mod:`~mlx_snn.functional.lif_backward`
@@ -45,7 +45,7 @@ from typing import NamedTuple
 
 import mlx.core as mx
 
-from .. import backends
+from .. import backends, kernels
 from .. import surrogate as _surrogate
 from .._checks import (
     check_choice,
@@ -55,6 +55,7 @@ from .._checks import (
     check_sequence,
 )
 from .._params import POSITIVE, UNIT, check_state, functional_param
+from ..kernels import registry as _kernel_registry
 from .lif_backward import backward_delayed, backward_immediate
 from .lif_forward import RESETS, TIMINGS, delayed_charge, loop_forward, reset_membrane
 from .parallel_lif import DEFAULT_CHUNK, check_parallel_mode, choose_algorithm, run_parallel
@@ -104,6 +105,13 @@ def lif_options(reset, reset_timing, surrogate, detach_reset) -> tuple[_surrogat
             "delayed (snnTorch) reset is always detached; pass detach_reset=None or True"
         )
     return surrogate, detach_reset
+
+
+def kernel_limit(algorithm: str, surrogate: _surrogate.Surrogate) -> str | None:
+    """Internal: why a LIF call cannot run on the kernels (``None``: it can), for
+    :func:`mlx_snn.backends.resolve`. Shared with the constructor of :class:`mlx_snn.LIF`."""
+    option = ("algorithm", algorithm) if algorithm == "parallel" else None
+    return _kernel_registry.kernel_limit(surrogate, option)
 
 
 def _beta_threshold(beta, threshold, feature_shape, dtype):
@@ -213,18 +221,28 @@ def lif_sequence(
             ``True`` for delayed timing.
         v0: initial state ``[B, ...]`` (default zeros).
         backend: ``"auto"`` | ``"mlx"`` | ``"metal"`` | ``"cuda"``. ``"metal"`` and
-            ``"cuda"`` are available only where that device and this library's
-            custom kernels for it are present (in this build: nowhere; ``mlx-snn
-            info`` lists what is available here). ``"auto"`` picks the best
-            available one.
+            ``"cuda"`` run the fused LIF kernels (``mlx_snn.kernels.lif_sequence``: one
+            thread per neuron loops over time, every reset and timing) and are available
+            only where that device and the kernel sources are present (``mlx-snn info`` and
+            :func:`mlx_snn.backends.available` list them). ``"auto"`` (default) picks
+            ``"metal"`` > ``"cuda"`` > ``"mlx"``, and stays on MLX for a call the kernels do
+            not run: ``algorithm="parallel"``, a surrogate without a kernel-side derivative
+            (``mlx_snn.kernels.supports_surrogate``; every built-in surrogate has one).
+            Naming a kernel backend for such a call raises ``ValueError``. The kernels
+            accumulate in float32 and return spikes, mem and state in the input's dtype (the
+            MLX path computes in the input's dtype).
         reset_timing: ``"immediate"`` | ``"delayed"`` (snnTorch ``Leaky``).
         algorithm: ``"loop"`` (compiled step loop, every mode), ``"parallel"``
-            (exact-reset parallel scans, :mod:`mlx_snn.functional.parallel_lif`;
-            the modes :func:`~mlx_snn.functional.parallel_lif.check_parallel_mode`
+            (exact-reset parallel scans, ``mlx_snn.functional.parallel_lif``;
+            the modes ``parallel_lif.check_parallel_mode``
             accepts) or ``"auto"`` (default): the parallel path where the shape
-            rule of :func:`~mlx_snn.functional.parallel_lif.choose_algorithm` says
+            rule of ``parallel_lif.choose_algorithm`` says
             it is faster (few neurons, long sequences), the loop elsewhere. Results
-            agree up to fp32 rounding of exact threshold ties.
+            agree up to fp32 rounding of exact threshold ties. On a kernel backend
+            ``"loop"`` and ``"auto"`` run the kernel (a fused time loop: it reads the
+            input once and writes each output once, where the parallel algorithm
+            exists to spread a CPU's work over time steps); ``"parallel"`` is an MLX
+            algorithm (see ``backend``).
         chunk: steps per chunk of the parallel algorithm (``>= 1``, default 64);
             an error with ``algorithm="loop"``, which has no chunks.
         beta_grad, threshold_grad: whether ``beta`` / ``threshold`` get gradients.
@@ -239,7 +257,8 @@ def lif_sequence(
             or not finite (NaN included, arrays too), input with fewer than 2
             dimensions or no time steps, mismatched state, a mode the parallel
             algorithm does not implement with ``algorithm="parallel"``, ``chunk``
-            with ``algorithm="loop"``, an unavailable backend.
+            with ``algorithm="loop"``, an unavailable backend, a kernel backend for
+            a call the kernels do not run (see ``backend``).
         TypeError: non-floating input, state or parameters, non-bool gradient flags,
             non-int ``chunk``.
     """
@@ -259,29 +278,26 @@ def lif_sequence(
     v0 = check_state("v0", v0, x.shape[1:], x.dtype)
     if algorithm == "parallel":
         check_parallel_mode(reset, reset_timing)
-    elif algorithm == "auto":
-        algorithm = choose_algorithm(tuple(x.shape), reset, reset_timing)
-    # Backend dispatch: the one place where the custom-kernel path plugs in. Every
-    # argument is checked above; ``resolve`` gives "mlx" wherever no kernel backend is
-    # built (in this build: always), and a kernel path would branch here on
-    # ``backend != "mlx"`` with the same arguments as the calls below.
-    backend = backends.resolve(backend)
+    # Backend dispatch: every argument is checked above; the kernels run every mode.
+    backend = backends.resolve(backend, kernel_limit(algorithm, surrogate))
     if x.size == 0:  # empty in, empty out (B = 0 or an empty feature axis)
         return LIFSequence(mx.zeros_like(x), mx.zeros_like(x), v0)
+    # the same mode and gradient flags for the kernels and the parallel algorithm
+    mode = {
+        "reset": reset,
+        "reset_timing": reset_timing,
+        "surrogate": surrogate,
+        "detach_reset": detach_reset,
+        "beta_grad": need_beta,
+        "threshold_grad": need_thr,
+    }
+    if backend != "mlx":
+        return LIFSequence(*kernels.lif_sequence(x, v0, beta, threshold, **mode, backend=backend))
+    if algorithm == "auto":
+        algorithm = choose_algorithm(tuple(x.shape), reset, reset_timing)
     if algorithm == "parallel":
-        out = run_parallel(
-            x,
-            v0,
-            beta,
-            threshold,
-            reset=reset,
-            reset_timing=reset_timing,
-            surrogate=surrogate,
-            detach_reset=detach_reset,
-            beta_grad=need_beta,
-            threshold_grad=need_thr,
-            chunk=DEFAULT_CHUNK if chunk is None else chunk,
-        )
+        chunk = DEFAULT_CHUNK if chunk is None else chunk
+        out = run_parallel(x, v0, beta, threshold, **mode, chunk=chunk)
     else:
         fn = _loop_fn(reset, reset_timing, surrogate, detach_reset, need_beta, need_thr)
         out = fn(x, v0, beta, threshold)
@@ -305,9 +321,12 @@ def parallel_lif_sequence(
 ) -> LIFSequence:
     """:func:`lif_sequence` with ``algorithm="parallel"``: same arguments and results.
 
+    ``x``, ``beta``, ``threshold``, ``reset``, ``surrogate``, ``detach_reset``, ``v0``,
+    ``reset_timing``, ``beta_grad`` and ``threshold_grad`` are as in :func:`lif_sequence`.
+    ``backend``: as in :func:`lif_sequence`, but the parallel algorithm runs on MLX:
+    ``backend="auto"`` resolves to ``"mlx"`` and a kernel backend raises ``ValueError``.
+
     Args:
-        x, beta, threshold, reset, surrogate, detach_reset, v0, backend,
-            reset_timing, beta_grad, threshold_grad: as in :func:`lif_sequence`.
         chunk: steps ``K`` resolved per chunk (rounds run per chunk), ``>= 1``.
 
     Returns:
@@ -315,7 +334,7 @@ def parallel_lif_sequence(
 
     Raises:
         ValueError: a mode the parallel algorithm does not implement (see
-            :func:`~mlx_snn.functional.parallel_lif.check_parallel_mode`), and every
+            ``parallel_lif.check_parallel_mode``), and every
             error of :func:`lif_sequence`.
         TypeError: as :func:`lif_sequence`.
     """

@@ -84,10 +84,10 @@ MAX_RESUMES = 1  # settle: speculation resumes before the step loop finishes
 PARALLEL_MIN_T = 256
 PARALLEL_MAX_WIDTH = 64
 
-# Work done by the forward pass, for tests and benchmarks: "rounds" (speculate-
-# and-restart rounds), "jacobi_passes", "speculations" (runs of the rounds over a
-# segment of time), "checks" (settle scans), "resumes", "loop_tails" (settle
-# finished by the step loop) and "loop_tail_steps".
+#: Work done by the forward pass, counted for tests and benchmarks. Keys "rounds"
+#: (speculate-and-restart rounds), "jacobi_passes", "speculations" (runs of the rounds over a
+#: segment of time), "checks" (settle scans), "resumes", "loop_tails" (settle
+#: finished by the step loop) and "loop_tail_steps".
 counters: collections.Counter = collections.Counter()
 
 

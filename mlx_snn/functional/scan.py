@@ -37,8 +37,9 @@ import math
 import mlx.core as mx
 import numpy as np
 
-from .. import backends
+from .. import backends, kernels
 from .._checks import check_bool, check_choice, check_float_array
+from ..kernels import registry as _kernel_registry
 
 __all__ = ["METHODS", "linear_scan"]
 
@@ -274,27 +275,37 @@ def linear_scan(
         h0: initial value, broadcastable to ``b.shape[1:]`` (default 0).
         reverse: run from ``t = T-1`` down to 0 (a bool).
         backend: ``"auto"`` | ``"mlx"`` | ``"metal"`` | ``"cuda"``. ``"metal"`` and
-            ``"cuda"`` are available only where that device and this library's custom
-            kernels for it are present (in this build: nowhere; ``mlx-snn info``
-            lists what is available here); ``"auto"`` picks the best available one.
-        method: ``"auto"`` (by shape, :func:`choose_method`), ``"loop"``,
-            ``"strided"`` or ``"doubling"`` (the module docstring describes each).
-            All give the same values up to fp rounding; keyword only.
+            ``"cuda"`` run the scan kernels (``mlx_snn.kernels.linear_scan``: one thread
+            per lane, or a chunked scan for few lanes and long ``T``; float32 carry, result
+            in the dtype of ``b``) and are available only where that device and the kernel
+            sources are present (``mlx-snn info`` and :func:`mlx_snn.backends.available`
+            list them). ``"auto"`` (default) picks ``"metal"`` > ``"cuda"`` > ``"mlx"``, and
+            stays on MLX for a call the kernels do not run: an MLX ``method`` named
+            explicitly; naming a kernel backend with one raises ``ValueError``.
+        method: ``"auto"`` (by shape, :func:`~mlx_snn.functional.scan.choose_method`;
+            on a kernel backend the kernels pick theirs,
+            :func:`mlx_snn.kernels.scan.choose_method`),
+            ``"loop"``, ``"strided"`` or ``"doubling"`` (MLX methods, described in
+            the module docstring). All give the same values up to fp rounding;
+            keyword only.
 
     Returns:
         ``h`` with the shape and dtype of ``b``.
 
     Raises:
         ValueError: ``b`` without a time axis or with ``T = 0``, shapes that do not
-            broadcast, unknown ``method`` or ``backend``, unavailable ``backend``.
+            broadcast, unknown ``method`` or ``backend``, unavailable ``backend``, a
+            kernel backend for a call the kernels do not run (see ``backend``).
         TypeError: non-floating arrays, non-bool ``reverse``.
     """
     check_bool("reverse", reverse)
     check_choice("method", method, METHODS)
     a, h0 = _check_args(a, b, h0)
-    # Backend dispatch: the one place where a custom linear-scan kernel plugs in.
-    # ``resolve`` gives "mlx" wherever no kernel backend is built (this build: always).
-    backends.resolve(backend)
+    # Backend dispatch: every argument is checked and ``a``/``h0`` are in b's dtype.
+    option = ("method", method) if method != "auto" else None
+    backend = backends.resolve(backend, _kernel_registry.kernel_limit(option=option))
+    if backend != "mlx" and b.size:
+        return kernels.linear_scan(a, b, h0, reverse=reverse, backend=backend)
     scan = _scan_fn(method)
     if reverse:
         a_rev = a[::-1] if a.ndim == b.ndim else a

@@ -31,6 +31,7 @@ def state_leaky(
     threshold: float | mx.array = 1.0,
     surrogate: str | _surrogate.Surrogate = _surrogate.DEFAULT,
     h0: mx.array | None = None,
+    backend: str = "auto",
 ) -> LIFSequence:
     """Run the no-reset leaky integrator over ``x [T, B, ...]``.
 
@@ -45,6 +46,8 @@ def state_leaky(
         surrogate: name or :class:`mlx_snn.surrogate.Surrogate` for the backward.
             Default :data:`mlx_snn.surrogate.DEFAULT`.
         h0: initial membrane ``[B, ...]`` (default zeros).
+        backend: as in :func:`mlx_snn.functional.linear_scan` (the membrane scan; the
+            read-out is MLX).
 
     Returns:
         :class:`~mlx_snn.functional.LIFSequence` ``(spikes [T, B, ...], mem [T, B, ...],
@@ -53,7 +56,8 @@ def state_leaky(
     Raises:
         ValueError: beta outside ``[0, 1]``, threshold ``<= 0`` or not finite (arrays
             too), fewer than 2 input
-            dimensions, no time steps, mismatched ``h0``, unknown surrogate.
+            dimensions, no time steps, mismatched ``h0``, unknown surrogate, a
+            backend :func:`~mlx_snn.functional.linear_scan` refuses.
         TypeError: non-floating input, state or parameters.
     """
     spike = _surrogate.get(surrogate)
@@ -62,5 +66,5 @@ def state_leaky(
     beta = functional_param("beta", beta, feature_shape, x.dtype, UNIT)
     threshold = functional_param("threshold", threshold, feature_shape, x.dtype, POSITIVE)
     h0 = check_state("h0", h0, x.shape[1:], x.dtype)
-    h = linear_scan(beta, x, h0)
+    h = linear_scan(beta, x, h0, backend=backend)
     return LIFSequence(spike(h - threshold), h, h[-1])

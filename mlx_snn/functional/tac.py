@@ -80,8 +80,8 @@ def tac_aggregate(
         ``[ceil(T / g), B, ...]`` in the dtype of ``x``.
 
     Raises:
-        ValueError / TypeError: ``x`` not a float array of rank >= 2, ``group < 1``
-        or not an int, ``beta`` outside ``[0, 1]``, non-bool ``normalize``.
+        TypeError: ``x`` not a float array, ``group`` not an int, non-bool ``normalize``.
+        ValueError: ``x`` of rank < 2, ``group < 1``, ``beta`` outside ``[0, 1]``.
     """
     check_float_array("x", x, min_ndim=2)
     check_bool("normalize", normalize)

@@ -143,7 +143,9 @@ def first_spike(
         stops reading a neuron's trace at its second fake spike. Not differentiable.
 
     Raises:
-        ValueError / TypeError: bad backend, shapes or dtypes. RuntimeError: no device.
+        ValueError: bad backend or shapes.
+        TypeError: bad dtypes.
+        RuntimeError: no device.
     """
     registry.check_executor(backend)
     check_sequence("h", h)

@@ -13,11 +13,17 @@ in CI.
 the sources load through :mod:`importlib.resources` from a checkout, an editable
 install and the wheel (where setuptools copies the files in).
 
-:func:`kernel` is the factory in the shape MLX's own model code uses: it builds one
-kernel object per (kernel, backend, surrogate class), caches it, and returns
+:func:`kernel` is the factory in the shape MLX's own model code uses: it
+builds one kernel object per (kernel, backend, surrogate class), caches it, and returns
 ``None`` where the device is absent. MLX compiles the object once per dtype and
 template combination it is called with (the template values and dtypes are part
-of the compiled kernel's name).
+of the compiled kernel's name). The tests run the Metal path on the CPU by
+replacing :func:`device_present` and ``mx.fast.metal_kernel`` (the factory
+:func:`kernel` calls) with the shim's (``tests/kernel_shim.py``).
+
+:data:`WIRED` names the :mod:`mlx_snn.functional` functions whose ``backend=``
+dispatches to these kernels; :func:`kernel_limit` says which calls they cannot run
+(those stay on MLX under ``backend="auto"``).
 """
 
 from __future__ import annotations
@@ -34,7 +40,17 @@ from .. import backends
 from . import cuda as _cuda
 from . import surrogates as _surrogates
 
-__all__ = ["EXECUTORS", "SPECS", "KernelSpec", "Template", "header", "kernel", "source"]
+__all__ = [
+    "EXECUTORS",
+    "SPECS",
+    "WIRED",
+    "KernelSpec",
+    "Template",
+    "header",
+    "kernel",
+    "kernel_limit",
+    "source",
+]
 
 EXECUTORS = ("metal", "cuda")
 
@@ -211,6 +227,16 @@ SPECS: dict[str, KernelSpec] = {
 }
 
 
+# the mlx_snn.functional functions that dispatch to the kernels (``backend=``), and
+# the kernels each one runs
+WIRED: dict[str, tuple[str, ...]] = {
+    "lif_sequence": ("lif_forward", "lif_backward"),
+    "linear_scan": ("linear_scan", "linear_scan_chunked"),
+    "amos": ("amos_forward", "amos_backward"),
+    "first_spike": ("first_spike",),
+}
+
+
 def _metal_dir():
     return resources.files("mlx_snn") / "metal"
 
@@ -223,6 +249,12 @@ def source(name: str) -> str:
 def source_files() -> list[str]:
     """The file names in ``metal/``."""
     return sorted(p.name for p in _metal_dir().iterdir() if p.name.endswith((".metal", ".h")))
+
+
+@functools.cache
+def sources_ship() -> bool:
+    """True when ``common.h`` and the body of every spec are installed (checked once)."""
+    return {"common.h", *(s.filename for s in SPECS.values())} <= set(source_files())
 
 
 def header(spec: KernelSpec, surrogate_cls: type | None = None) -> str:
@@ -345,3 +377,25 @@ def launch(
         output_shapes=output_shapes,
         output_dtypes=out_dtypes,
     )
+
+
+def kernel_limit(surrogate: object = None, option: tuple[str, str] | None = None) -> str | None:
+    """Why the kernels cannot run a call, or ``None`` when they can.
+
+    Args:
+        surrogate: the call's :class:`~mlx_snn.surrogate.Surrogate`, if it has one.
+        option: ``(name, value)`` of an MLX-only choice the caller made (e.g.
+            ``("algorithm", "parallel")``), or ``None``.
+
+    The phrase completes "the kernels do not run ..." in the error of
+    :func:`mlx_snn.backends.resolve`, which keeps ``backend="auto"`` on MLX for it.
+    Every dtype the library accepts (float32, float16, bfloat16) runs on the kernels.
+    """
+    if option is not None:
+        return f"{option[0]}={option[1]!r}, which names an MLX algorithm"
+    if surrogate is not None and not _surrogates.supports(surrogate):
+        return (
+            f"surrogate {type(surrogate).__name__}, which has no kernel-side derivative "
+            "(mlx_snn.kernels.surrogates.DERIVATIVES)"
+        )
+    return None

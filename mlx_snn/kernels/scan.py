@@ -86,7 +86,7 @@ def linear_scan(
         reverse: run from ``t = T-1`` down to 0 (``h_t = a_t h_{t+1} + b_t``).
         method: ``"lanes"`` (one thread per lane), ``"chunked"`` (threadgroup-memory
             chunked scan for few lanes and long ``T``) or ``"auto"``
-            (:func:`choose_method`).
+            (:func:`~mlx_snn.kernels.scan.choose_method`).
         backend: ``"metal"`` | ``"cuda"``.
 
     Returns:

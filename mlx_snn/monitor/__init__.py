@@ -1,5 +1,7 @@
 r"""Cost accounting from a real forward pass: spikes, synaptic operations, memory, energy.
 
+Usage::
+
     mon = snn.monitor.Monitor(model)
     with mon:
         model(x)                      # x [T, B, ...]; any number of forward passes

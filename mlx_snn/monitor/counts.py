@@ -76,6 +76,7 @@ class LayerStats:
     spikes_by_neuron: dict[tuple[int, ...], np.ndarray] = field(default_factory=dict)
 
     def add(self, target: dict[str, int], **counts: int) -> None:
+        """Add ``counts`` (field name to number) to ``target`` (e.g. ``self.snn``)."""
         for key, value in counts.items():
             target[key] += int(value)
 

@@ -240,20 +240,25 @@ class Monitor:
 
     # the Context protocol of counts.py
     def defer(self, arrays: dict, fold: Callable) -> None:
+        """For the counting rules: call ``fold(numpy arrays)`` once this forward pass ends."""
         self._pending.append((arrays, fold))
 
     def first_call(self, stats: LayerStats) -> bool:
+        """For the counting rules: ``True`` the first time this forward pass reaches ``stats``."""
         new = id(stats) not in self._counted
         self._counted[id(stats)] = stats
         return new
 
     def per_frame_frames(self, module: nn.Module, frames: int) -> int:
+        """For the counting rules: the frames a per-frame run of ``module`` would take."""
         return self._tac_frames.get(self._tac_owner.get(id(module), -1), frames)
 
     def tac_enter(self, tac: nn.Module, frames: int) -> None:
+        """For the counting rules: ``tac`` starts on ``frames = T*B`` input frames."""
         self._tac_frames[id(tac)] = frames
 
     def tac_exit(self, tac: nn.Module) -> None:
+        """For the counting rules: ``tac`` has returned (undoes :meth:`tac_enter`)."""
         self._tac_frames.pop(id(tac), None)
 
     # -- results --------------------------------------------------------------------------

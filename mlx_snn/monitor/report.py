@@ -57,11 +57,13 @@ class EnergyCosts:
                 raise ValueError(f"{f.name} must be a finite number >= 0 (pJ); got {value!r}")
 
     def compute_pj(self, counts: dict[str, int]) -> float:
+        """Compute energy (pJ) of operation ``counts`` (keys ``ac``, ``mac``, ``mult``)."""
         return (
             counts["ac"] * self.add_pj + counts["mac"] * self.mac_pj + counts["mult"] * self.mult_pj
         )
 
     def memory_pj(self, counts: dict[str, int]) -> float:
+        """Memory energy (pJ) of the bytes in ``counts`` (weight and state reads, writes)."""
         moved = counts["weight_read"] + counts["state_read"] + counts["state_write"]
         return moved * self.memory_pj_per_byte
 

@@ -8,10 +8,11 @@ from typing import NamedTuple
 import mlx.core as mx
 import mlx.nn as nn
 
+from .. import backends
 from .. import surrogate as _surrogate
 from .._checks import check_bool, check_choice, check_float_array, check_int
 from .._params import POSITIVE, check_scalar, check_tau, module_param, param_repr, store_param
-from ..functional.amos import METHODS, amos, temporal_selector
+from ..functional.amos import METHODS, amos, kernel_limit, temporal_selector
 from ..functional.scan import linear_scan
 from .temporal import TemporalModule
 
@@ -51,7 +52,12 @@ class AMOS(TemporalModule):
             frozen float32 parameter). Default ``1.0``.
         surrogate (str or Surrogate): backward surrogate. Default
             :data:`mlx_snn.surrogate.AMOS_DEFAULT` (``"atan"``, the PTTFS setup).
-        method (str): ``"parallel"`` | ``"sequential"``. Default ``"parallel"``.
+        method (str): ``"auto"`` | ``"parallel"`` | ``"sequential"``. Default
+            ``"auto"``: the fused kernel on a kernel backend, else ``"parallel"``;
+            the other two name MLX algorithms.
+        backend (str): as in :func:`mlx_snn.functional.amos` (``"auto"`` runs the
+            AMOS kernels where a kernel backend is available and the call allows).
+            Default ``"auto"``.
 
     Call: ``amos(x, return_mem=False)`` returns spikes ``[T, B, ...]`` (one-hot in
     time), or ``(spikes, AMOSOutput(mem, t_first))`` with ``return_mem=True``; one
@@ -63,23 +69,26 @@ class AMOS(TemporalModule):
         tau: float = 2.0,
         threshold: float | mx.array = 1.0,
         surrogate: str | _surrogate.Surrogate = _surrogate.AMOS_DEFAULT,
-        method: str = "parallel",
+        method: str = "auto",
+        backend: str = "auto",
     ):
         super().__init__()
         self.method = check_choice("method", method, METHODS)
         self.surrogate = _surrogate.get(surrogate)
+        backends.resolve(backend, kernel_limit(self.method, self.surrogate))
+        self.backend = backend
         self.tau = check_tau(tau)
         store_param(self, "threshold", module_param("threshold", threshold, POSITIVE), False)
 
     def _extra_repr(self):
         return (
             f"tau={self.tau}, threshold={param_repr(self.threshold)}, "
-            f"surrogate={self.surrogate}, method={self.method!r}"
+            f"surrogate={self.surrogate}, method={self.method!r}, backend={self.backend!r}"
         )
 
     def __call__(self, x: mx.array, return_mem: bool = False):
         check_bool("return_mem", return_mem)
-        out = amos(x, self.tau, self.threshold, self.surrogate, self.method)
+        out = amos(x, self.tau, self.threshold, self.surrogate, self.method, self.backend)
         if return_mem:
             return out.spikes, AMOSOutput(out.mem, out.t_first)
         return out.spikes
@@ -113,6 +122,9 @@ class TemporalSelectorDecoder(TemporalModule):
         tau (float): initial time constant ``> 1`` for every class. Default ``2.0``.
         learn_tau (bool): train the per-class time constants. Default ``True``.
         bias (bool): linear layer with bias. Default ``True``.
+        backend (str): backend of the membrane scan and the first-spike search: as
+            in :func:`mlx_snn.functional.linear_scan` and
+            :func:`mlx_snn.functional.first_spike`. Default ``"auto"``.
 
     Call: ``decoder(x, return_time=False)`` returns logits ``[B, num_classes]``, or
     ``(logits, t_first [B])`` with ``return_time=True``.
@@ -126,8 +138,11 @@ class TemporalSelectorDecoder(TemporalModule):
         tau: float = 2.0,
         learn_tau: bool = True,
         bias: bool = True,
+        backend: str = "auto",
     ):
         super().__init__()
+        backends.resolve(backend)
+        self.backend = backend
         self.in_features = check_int("in_features", in_features)
         self.num_classes = check_int("num_classes", num_classes)
         self.threshold = check_scalar("threshold", threshold, POSITIVE)
@@ -146,7 +161,7 @@ class TemporalSelectorDecoder(TemporalModule):
     def _extra_repr(self):
         return (
             f"in_features={self.in_features}, num_classes={self.num_classes}, "
-            f"threshold={self.threshold}, learn_tau={self.learn_tau}"
+            f"threshold={self.threshold}, learn_tau={self.learn_tau}, backend={self.backend!r}"
         )
 
     def __call__(self, x: mx.array, return_time: bool = False):
@@ -157,8 +172,8 @@ class TemporalSelectorDecoder(TemporalModule):
                 f"x must have shape [T, B, {self.in_features}] with T >= 1; got {tuple(x.shape)}"
             )
         inv_tau = mx.sigmoid(self.w).astype(x.dtype)
-        mem = linear_scan(1.0 - inv_tau, self.linear(x) * inv_tau)
-        out = temporal_selector(mem, self.threshold)
+        mem = linear_scan(1.0 - inv_tau, self.linear(x) * inv_tau, backend=self.backend)
+        out = temporal_selector(mem, self.threshold, self.backend)
         if return_time:
             return out.logits, out.t_first
         return out.logits

@@ -52,7 +52,7 @@ class AssociativeLeaky(TemporalModule):
         decay_init (float): decay at ``x = 0``, in ``(0, 1)``: the decay bias starts
             at ``logit(decay_init)``. Default ``0.9``.
         chunk (int): time steps per chunk of the scan (memory/speed trade-off, see
-            :mod:`mlx_snn.functional.associative`). Default ``16``.
+            :func:`mlx_snn.functional.associative_scan_log`). Default ``16``.
 
     Call: ``layer(x, state=None, return_state=False)`` returns spikes
     ``[T, B, value_dim]``, or ``(spikes, LIFOutput(mem, state))`` with

@@ -18,7 +18,7 @@ from .._params import (
     param_repr,
     store_param,
 )
-from ..functional.lif import ALGORITHMS, lif_options, lif_sequence, lif_step
+from ..functional.lif import ALGORITHMS, kernel_limit, lif_options, lif_sequence, lif_step
 from ..functional.parallel_lif import check_parallel_mode
 from .temporal import TemporalModule
 
@@ -52,7 +52,7 @@ class LIF(TemporalModule):
         \mid h_t\ (\text{none})
 
     ``reset_timing="delayed"`` is snnTorch's ``Leaky`` (see
-    :mod:`mlx_snn.functional.lif`). SpikingJelly's
+    :func:`mlx_snn.functional.lif_sequence`). SpikingJelly's
     ``LIFNode(tau, decay_input=False, v_reset=None)`` is ``beta = 1 - 1/tau`` with
     subtract reset; ``v_reset=0.0`` is ``reset="zero"``.
 
@@ -70,16 +70,21 @@ class LIF(TemporalModule):
         learn_threshold (bool): make ``threshold`` trainable, clamped to
             ``>= 1e-6`` in the forward pass.
         reset_timing (str): ``"immediate"`` | ``"delayed"``.
-        backend (str): ``"auto"`` | ``"mlx"`` | ``"metal"`` | ``"cuda"``; ``"metal"``
-            and ``"cuda"`` only where that device and the custom kernels are present
-            (``mlx-snn info`` lists what is available).
+        backend (str): ``"auto"`` | ``"mlx"`` | ``"metal"`` | ``"cuda"``; ``"metal"`` and
+            ``"cuda"`` run the fused LIF kernels, available only where that device and the
+            kernel sources are present (``mlx-snn info`` and
+            :func:`mlx_snn.backends.available` list them). ``"auto"`` (default) picks
+            ``"metal"`` > ``"cuda"`` > ``"mlx"`` and stays on MLX where the kernels do not
+            run a call (``algorithm="parallel"``, a surrogate without a kernel-side
+            derivative); naming a kernel backend for such a call raises ``ValueError`` here.
+            See :func:`mlx_snn.functional.lif_sequence`.
         algorithm (str): ``"loop"`` (compiled step loop), ``"parallel"``
-            (exact-reset parallel scans, :mod:`mlx_snn.functional.parallel_lif`)
+            (exact-reset parallel scans, :func:`mlx_snn.functional.parallel_lif_sequence`)
             or ``"auto"`` (default), each for every reset and timing:
-            the parallel path where it is faster by the shape rule of
-            :func:`mlx_snn.functional.parallel_lif.choose_algorithm` (few neurons,
+            the parallel path where it is faster by a shape rule (few neurons,
             long sequences), the loop elsewhere. Results agree up to fp32 rounding
-            of exact threshold ties.
+            of exact threshold ties. On a kernel backend ``"loop"`` and ``"auto"``
+            run the kernel's fused time loop; ``"parallel"`` is MLX-only.
 
     Call: ``lif(x, state=None, return_state=False)`` returns spikes ``[T, B, ...]``,
     or ``(spikes, LIFOutput(mem, state))`` with ``return_state=True``; one call of
@@ -101,10 +106,10 @@ class LIF(TemporalModule):
     ):
         super().__init__()
         surrogate, detach_reset = lif_options(reset, reset_timing, surrogate, detach_reset)
-        backends.resolve(backend)
         check_choice("algorithm", algorithm, ALGORITHMS)
         if algorithm == "parallel":
             check_parallel_mode(reset, reset_timing)
+        backends.resolve(backend, kernel_limit(algorithm, surrogate))
         self.algorithm = algorithm
         self.chunk = None  # the parallel algorithm's default (ParallelLIF sets one)
         self.reset = reset
@@ -125,7 +130,7 @@ class LIF(TemporalModule):
             f"reset={self.reset!r}, reset_timing={self.reset_timing!r}, "
             f"surrogate={self.surrogate}, detach_reset={self.detach_reset}, "
             f"learn_beta={self.learn_beta}, learn_threshold={self.learn_threshold}, "
-            f"algorithm={self.algorithm!r}"
+            f"algorithm={self.algorithm!r}, backend={self.backend!r}"
         )
 
     def _params(self):

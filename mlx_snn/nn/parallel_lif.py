@@ -28,14 +28,18 @@ class ParallelLIF(LIF):
     The forward pass resolves chunks of ``chunk`` steps by speculate-and-restart
     rounds (one round per spike of the busiest neuron in the chunk, plus one;
     ``reset="none"`` needs none: it is one linear scan) and the backward pass is a
-    reverse linear scan; see :mod:`mlx_snn.functional.parallel_lif`. Spikes equal
+    reverse linear scan; see :func:`mlx_snn.functional.parallel_lif_sequence`. Spikes equal
     :class:`LIF`'s except where fp32 rounding differs on a near-tie at the
     threshold. It pays off for few neurons and long sequences at moderate firing
     rates; ``snn.LIF(algorithm="auto")`` picks it by shape.
 
+    ``beta``, ``threshold``, ``reset``, ``surrogate``, ``detach_reset``, ``learn_beta``,
+    ``learn_threshold`` and ``reset_timing`` are as in :class:`LIF`. ``backend``: as in
+    :class:`LIF`, but the parallel algorithm runs on MLX: ``backend="auto"`` resolves
+    to ``"mlx"`` and a kernel backend raises ``ValueError`` (``LIF(backend="metal")``
+    runs the fused kernel loop).
+
     Args:
-        beta, threshold, reset, surrogate, detach_reset, learn_beta,
-        learn_threshold, reset_timing, backend: as in :class:`LIF`.
         chunk (int): steps resolved per chunk. Default ``64``.
 
     Raises:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import mlx.core as mx
 
+from .. import backends
 from .. import surrogate as _surrogate
 from .._checks import check_bool
 from .._params import (
@@ -38,6 +39,9 @@ class StateLeaky(TemporalModule):
         surrogate (str or Surrogate): backward surrogate. Default
             :data:`mlx_snn.surrogate.DEFAULT` (``"fast_sigmoid"``).
         learn_beta (bool): train ``beta`` (clipped to ``[0, 1]`` in the forward pass).
+        backend (str): backend of the membrane scan: as in
+            :func:`mlx_snn.functional.linear_scan` (``"auto"`` runs the scan kernel
+            where a kernel backend is available). Default ``"auto"``.
 
     Call: ``leaky(x, state=None, return_state=False)`` with ``x [T, B, ...]`` returns
     spikes ``[T, B, ...]``, or ``(spikes, LIFOutput(mem, state))``; ``state [B, ...]``
@@ -51,8 +55,11 @@ class StateLeaky(TemporalModule):
         threshold: float | mx.array = 1.0,
         surrogate: str | _surrogate.Surrogate = _surrogate.DEFAULT,
         learn_beta: bool = False,
+        backend: str = "auto",
     ):
         super().__init__()
+        backends.resolve(backend)
+        self.backend = backend
         self.surrogate = _surrogate.get(surrogate)
         self.learn_beta = check_bool("learn_beta", learn_beta)
         store_param(self, "beta", module_param("beta", beta, UNIT), learn_beta)
@@ -61,14 +68,15 @@ class StateLeaky(TemporalModule):
     def _extra_repr(self):
         return (
             f"beta={param_repr(self.beta)}, threshold={param_repr(self.threshold)}, "
-            f"surrogate={self.surrogate}, learn_beta={self.learn_beta}"
+            f"surrogate={self.surrogate}, learn_beta={self.learn_beta}, "
+            f"backend={self.backend!r}"
         )
 
     def __call__(self, x: mx.array, state: mx.array | None = None, return_state: bool = False):
         check_bool("return_state", return_state)
         check_module_state(x, state)
         beta = mx.clip(self.beta, 0.0, 1.0) if self.learn_beta else self.beta
-        out = state_leaky(x, beta, self.threshold, self.surrogate, state)
+        out = state_leaky(x, beta, self.threshold, self.surrogate, state, self.backend)
         if return_state:
             return out.spikes, LIFOutput(out.mem, out.state)
         return out.spikes
