@@ -1,10 +1,11 @@
 r"""Time-to-first-spike networks of AMOS neurons with the PTTFS temporal selector decoder.
 
-PTTFS (Che et al., "Parallel time-to-first-spike training") trains networks whose every
-neuron fires at most once, decodes with the temporal selector (the membrane of the output
-layer read at the first output spike :math:`t_{1st}`) and grows the number of time steps
-during training (:func:`mlx_snn.training.incremental_time_steps`). This module holds the
-networks; ``examples/ttfs_mnist.py`` holds the recipe.
+PTTFS (Che et al., "Parallel Training Time-to-First-Spike Spiking Neural Networks")
+trains networks whose every neuron fires at most once, decodes with the temporal selector
+(the membrane of the output layer read at the first output spike :math:`t_{1st}`) and
+grows the number of time steps during training
+(:func:`mlx_snn.training.incremental_time_steps`). This module holds the networks;
+``examples/ttfs_mnist.py`` holds the recipe.
 
 **Layers.** Every hidden layer is synapse -> BatchNorm -> AMOS LIF (:class:`mlx_snn.AMOS`,
 :math:`h_t = (1 - 1/\tau) h_{t-1} + I_t/\tau`, one spike at the first
