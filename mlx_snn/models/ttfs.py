@@ -62,7 +62,7 @@ from ..nn.layers import SeqToBatch
 from ..nn.temporal import TemporalModule
 from ._common import check_frames
 
-__all__ = ["ARCHS", "TTFSMLP", "TTFSConvNet", "TTFSOutput", "ttfs_convnet"]
+__all__ = ["ARCHS", "TTFSMLP", "TTFSConvNet", "TTFSNet", "TTFSOutput", "ttfs_convnet"]
 
 ARCHS = ("conv", "mlp")
 TIME_CONSTANT = Interval(
@@ -121,8 +121,9 @@ class AMOSLayer(TemporalModule):
         return spikes, mx.cumsum(spikes, axis=0)
 
 
-class _TTFSNet(TemporalModule):
-    """Shared constructor checks, hidden stack runner and decoder call."""
+class TTFSNet(TemporalModule):
+    """Base of :class:`TTFSMLP` and :class:`TTFSConvNet`: the constructor checks, the
+    fully connected AMOS stack and the decoder call (subclasses add ``_features``)."""
 
     def __init__(
         self,
@@ -186,7 +187,7 @@ class _TTFSNet(TemporalModule):
         return logits
 
 
-class TTFSMLP(_TTFSNet):
+class TTFSMLP(TTFSNet):
     r"""AMOS MLP with the temporal selector decoder.
 
     Layer by layer, for ``x [T, B, *input_shape]`` (input spikes; the first layer sees
@@ -247,7 +248,7 @@ class AMOSConvBlock(TemporalModule):
         return spikes, self.pool(fired)
 
 
-class TTFSConvNet(_TTFSNet):
+class TTFSConvNet(TTFSNet):
     r"""Spiking conv net of AMOS neurons with the temporal selector decoder.
 
     Layer by layer, for ``x [T, B, H, W, C]`` (input spikes, channels-last; the first
