@@ -34,6 +34,7 @@ ARGS = {
     "TAC": lambda: (nn.Linear(4, 4),),
     "TACTP": lambda: (nn.Linear(4, 4),),
     "SeqToBatch": lambda: (nn.Linear(4, 4),),
+    "TTFSNet": lambda: (10, 2.0, 1.0, 1.0, 2.0, True, "auto"),
 }
 # public modules that act on each frame on their own (TAC may wrap them)
 PER_FRAME = {"VotingLayer"}
