@@ -17,6 +17,7 @@ from . import (
     training,
     viz,
 )
+from ._runtime import cpu_streams, set_cpu_streams
 from .nn import (
     AMOS,
     LIF,
@@ -49,12 +50,14 @@ __all__ = [
     "VotingLayer",
     "__version__",
     "backends",
+    "cpu_streams",
     "data",
     "encode",
     "functional",
     "loss",
     "models",
     "nir",
+    "set_cpu_streams",
     "surrogate",
     "training",
     "viz",

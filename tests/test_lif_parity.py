@@ -28,8 +28,8 @@ import reference as ref
 from conftest import assert_close, to_np
 
 import mlx_snn as snn
-import mlx_snn.functional.lif_backward as lif_backward
 from mlx_snn.functional import lif_sequence
+from mlx_snn.functional.lif_forward import BLOCK
 
 MEM_RTOL = 1e-5
 GRAD_RTOL = 1e-4
@@ -123,20 +123,23 @@ def test_lif_matches_reference_every_mode_and_surrogate(reset, timing, detach, s
     run_case(x, reset, timing, detach, surrogate, 0.9, 1.0, None, rng)
 
 
-@pytest.mark.parametrize("reset,timing,detach", [m for m in MODES if m[1] == "immediate"])
+@pytest.mark.parametrize("reset,timing,detach", MODES)
 @pytest.mark.parametrize("surrogate", list(SURROGATES))
 @pytest.mark.parametrize("T", [1, 25, 300])
-def test_fused_reverse_step_matches_reference(monkeypatch, reset, timing, detach, surrogate, T):
-    # the fused backward step runs for wide slices only; force it on a small input
-    monkeypatch.setattr(lif_backward, "FUSED_MIN_SLICE", 0)
+def test_blocked_loop_matches_reference_across_block_edges(reset, timing, detach, surrogate, T):
+    # T = 25 and 300 end in a partial block of lif_forward.BLOCK steps
+    assert 25 % BLOCK and 300 % BLOCK
     x, rng = make_inputs((T, 3, 16), seed=T + 7)
     run_case(x, reset, timing, detach, surrogate, 0.9, 1.0, None, rng)
 
 
-def test_wide_input_takes_the_fused_backward_and_matches_reference():
-    assert 4 * 16384 >= lif_backward.FUSED_MIN_SLICE
-    x, rng = make_inputs((4, 4, 16384), seed=3)
-    run_case(x, "subtract", "immediate", False, "atan", 0.9, 1.0, None, rng)
+def test_wide_input_split_across_streams_matches_reference():
+    previous = snn.set_cpu_streams(2)
+    try:
+        x, rng = make_inputs((4, 4, 16384), seed=3)
+        run_case(x, "subtract", "immediate", False, "atan", 0.9, 1.0, None, rng)
+    finally:
+        snn.set_cpu_streams(previous)
 
 
 @pytest.mark.parametrize("reset,timing,detach", MODES)

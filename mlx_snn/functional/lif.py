@@ -56,7 +56,14 @@ from .._checks import (
 )
 from .._params import POSITIVE, UNIT, check_state, functional_param
 from .lif_backward import backward_delayed, backward_immediate
-from .lif_forward import RESETS, TIMINGS, delayed_charge, loop_forward, reset_membrane
+from .lif_forward import (
+    RESETS,
+    TIMINGS,
+    compute_dtype,
+    delayed_charge,
+    loop_forward,
+    reset_membrane,
+)
 from .parallel_lif import DEFAULT_CHUNK, check_parallel_mode, choose_algorithm, run_parallel
 
 ALGORITHMS = ("auto", "loop", "parallel")
@@ -148,7 +155,9 @@ def lif_step(
 
 @functools.cache
 def _loop_fn(reset, timing, surrogate, detach, need_beta, need_thr):
-    """The step loop with its hand-written backward, as one ``mx.custom_function``."""
+    """The step loop with its hand-written backward (one ``mx.custom_function``),
+    computing in :func:`~mlx_snn.functional.lif_forward.compute_dtype`; returns
+    ``(spikes, mem, state)`` in the input's dtype."""
     cfg = (reset, surrogate, detach, need_beta, need_thr)
     backward = backward_immediate if timing == "immediate" else backward_delayed
 
@@ -160,7 +169,11 @@ def _loop_fn(reset, timing, surrogate, detach, need_beta, need_thr):
     def lif_vjp(primals, cotangents, outputs):
         return backward(cfg, primals, cotangents, outputs)
 
-    return lif
+    def run(x, v0, beta, threshold):
+        s, h, v = lif(x, v0.astype(compute_dtype(x.dtype)), beta, threshold)
+        return s, h.astype(x.dtype), v.astype(x.dtype)
+
+    return run
 
 
 def _grad_flag(flag_name: str, flag: object, name: str, value: object) -> bool:
@@ -255,7 +268,7 @@ def lif_sequence(
     need_beta = _grad_flag("beta_grad", beta_grad, "beta", beta)
     need_thr = _grad_flag("threshold_grad", threshold_grad, "threshold", threshold)
     check_sequence("x", x)
-    beta, threshold = _beta_threshold(beta, threshold, tuple(x.shape[2:]), x.dtype)
+    beta, threshold = _beta_threshold(beta, threshold, tuple(x.shape[2:]), compute_dtype(x.dtype))
     v0 = check_state("v0", v0, x.shape[1:], x.dtype)
     if algorithm == "parallel":
         check_parallel_mode(reset, reset_timing)

@@ -67,6 +67,7 @@ from .._checks import check_choice
 from .lif_backward import backward_delayed as _backward_delayed
 from .lif_backward import backward_immediate as _backward_immediate
 from .lif_forward import RESETS, TIMINGS
+from .lif_forward import compute_dtype as _compute_dtype
 from .lif_forward import loop_forward as _loop_forward
 from .lif_forward import reset_membrane as _reset
 from .scan import fold_initial as _first_input
@@ -397,11 +398,15 @@ def run_parallel(
     """Internal: ``(spikes, mem, state)`` by the parallel algorithm, differentiable.
 
     Called by :func:`mlx_snn.functional.lif_sequence` with checked arguments.
+    16-bit inputs run in float32 (:func:`~mlx_snn.functional.lif_forward.compute_dtype`);
+    the results come back in the input's dtype.
     """
     fn = _parallel_fn(
         reset, reset_timing, surrogate, detach_reset, beta_grad, threshold_grad, chunk
     )
-    return fn(x, v0, beta, threshold)
+    dtype = _compute_dtype(x.dtype)
+    s, h, v = fn(x.astype(dtype), v0.astype(dtype), beta.astype(dtype), threshold.astype(dtype))
+    return s.astype(x.dtype), h.astype(x.dtype), v.astype(x.dtype)
 
 
 def choose_algorithm(shape: tuple[int, ...], reset: str, reset_timing: str) -> str:
