@@ -24,6 +24,8 @@ when the default device is the CPU and each part has at least
 from __future__ import annotations
 
 import os
+import queue
+import threading
 
 import mlx.core as mx
 
@@ -37,7 +39,9 @@ MIN_PART_ELEMENTS = 1 << 13
 
 cache_limit_raised = False
 _cpu_streams: int | None = None  # None: the default (environment, else core count)
-_extra_streams: list[mx.Stream] = []
+_local = threading.local()  # MLX streams belong to the thread that made them
+_jobs: queue.SimpleQueue | None = None
+_worker_lock = threading.Lock()
 
 
 def raise_cpu_cache_limit() -> bool:
@@ -117,11 +121,82 @@ def set_cpu_streams(n: int | None) -> int:
     return previous
 
 
+def _thread_streams(count: int) -> list[mx.Stream]:
+    """The calling thread's extra CPU streams, at least ``count`` of them."""
+    extra = getattr(_local, "streams", None)
+    if extra is None:
+        extra = _local.streams = []
+    while len(extra) < count:
+        extra.append(mx.new_stream(mx.cpu))
+    return extra
+
+
 def lane_streams(parts: int) -> list[mx.Stream]:
-    """Internal: ``parts`` CPU streams, the current default stream first (created once)."""
-    while len(_extra_streams) < parts - 1:
-        _extra_streams.append(mx.new_stream(mx.cpu))
-    return [mx.default_stream(mx.cpu), *_extra_streams[: parts - 1]]
+    """Internal: ``parts`` CPU streams, the current default stream first.
+
+    The extra streams are made once per calling thread (an MLX stream can only be
+    evaluated on the thread that made it); on the graph-building thread of
+    :func:`on_worker` they are those of the thread that called it.
+    """
+    return [mx.default_stream(mx.cpu), *_thread_streams(parts - 1)[: parts - 1]]
+
+
+def on_worker(fn, *args):
+    """Internal: ``fn(*args)`` built on the library's graph-building thread; its result.
+
+    MLX keeps its transformation state per thread: while ``mx.grad`` traces a
+    function or runs a backward pass, every array of that thread counts as traced,
+    and ``mx.compile``d functions then run op by op instead of as one fused kernel.
+    On this one long-lived thread (the compile cache lives with it) the same
+    compiled functions are fused. The graph is built with the caller's default
+    stream and device and the caller's CPU streams, so the caller evaluates it as
+    usual; the caller waits, so graph building stays sequential. Only for graphs
+    that no transformation will look inside (see
+    :mod:`mlx_snn.functional._untraced`).
+    """
+    stream = mx.default_stream(mx.default_device())
+    streams = _thread_streams(cpu_streams() - 1)
+    result: list = []
+    done = threading.Event()
+
+    def run():
+        _local.streams = streams
+        try:
+            with mx.stream(stream):
+                result.append((True, fn(*args)))
+        except BaseException as err:  # handed to the caller
+            result.append((False, err))
+        finally:
+            _local.streams = None
+            done.set()
+
+    _worker_jobs().put(run)
+    done.wait()
+    ok, value = result[0]
+    if not ok:
+        raise value
+    return value
+
+
+def _worker_jobs() -> queue.SimpleQueue:
+    """The job queue of the graph-building thread, started on first use.
+
+    A daemon thread that lives as long as the process: MLX's per-thread state
+    (compile cache, streams) must outlive every array built on it, including
+    unevaluated ones still alive at interpreter exit.
+    """
+    global _jobs
+    with _worker_lock:
+        if _jobs is None:
+            jobs = queue.SimpleQueue()
+
+            def serve():
+                while True:
+                    jobs.get()()
+
+            threading.Thread(target=serve, name="mlx_snn-graph", daemon=True).start()
+            _jobs = jobs
+    return _jobs
 
 
 def split_count(lanes: int, lane_elements: int) -> int:

@@ -55,6 +55,7 @@ from .._checks import (
     check_sequence,
 )
 from .._params import POSITIVE, UNIT, check_state, functional_param
+from ._untraced import untraced_function
 from .lif_backward import backward_delayed, backward_immediate
 from .lif_forward import (
     RESETS,
@@ -155,19 +156,17 @@ def lif_step(
 
 @functools.cache
 def _loop_fn(reset, timing, surrogate, detach, need_beta, need_thr):
-    """The step loop with its hand-written backward (one ``mx.custom_function``),
-    computing in :func:`~mlx_snn.functional.lif_forward.compute_dtype`; returns
-    ``(spikes, mem, state)`` in the input's dtype."""
+    """The step loop with its hand-written backward (a custom function whose graphs
+    are fused under ``mx.grad``, :mod:`~mlx_snn.functional._untraced`), computing in
+    :func:`~mlx_snn.functional.lif_forward.compute_dtype`; returns ``(spikes, mem,
+    state)`` in the input's dtype."""
     cfg = (reset, surrogate, detach, need_beta, need_thr)
     backward = backward_immediate if timing == "immediate" else backward_delayed
-
-    @mx.custom_function
-    def lif(x, v0, beta, threshold):
-        return loop_forward(reset, timing, x, v0, beta, threshold)
-
-    @lif.vjp
-    def lif_vjp(primals, cotangents, outputs):
-        return backward(cfg, primals, cotangents, outputs)
+    lif = untraced_function(
+        lambda x, v0, beta, threshold: loop_forward(reset, timing, x, v0, beta, threshold),
+        lambda primals, cotangents, outputs: backward(cfg, primals, cotangents, outputs),
+        n_outputs=3,
+    )
 
     def run(x, v0, beta, threshold):
         s, h, v = lif(x, v0.astype(compute_dtype(x.dtype)), beta, threshold)

@@ -1,0 +1,90 @@
+"""Custom functions whose forward and backward graphs are fused by ``mx.compile`` under ``mx.grad``.
+
+While MLX differentiates a function, the arrays it traces (and, in the backward
+pass, every array) are tracers, and a ``mx.compile``d function called on tracers
+runs op by op: an eager ``mx.grad`` of a step loop built from compiled blocks
+runs several small kernels per step instead of one fused kernel per block.
+:func:`untraced_function` builds the forward graph and the hand-written backward
+graph on the library's graph-building thread (:func:`mlx_snn._runtime.on_worker`),
+where they are not traced, so the blocks are fused. The results are the same
+numbers: MLX's fused CPU kernels are compiled without floating-point contraction,
+so they round like the separate ops (the LIF parity tests compare both bit for bit).
+
+A fused kernel cannot itself be differentiated or vectorised, and ``mx.vmap``
+transforms the whole graph behind a custom function, so the fused graphs are
+built only where no transformation will look inside them. Under ``mx.compile``
+or ``mx.vmap`` tracing (detected by :func:`mlx_snn._tracing.host_values`: the
+first input cannot be evaluated there, which also means that eagerly the first
+input is evaluated at this call) the same functions are traced op by op on the
+calling thread, as any MLX code is (and ``mx.compile`` then fuses them itself).
+Otherwise ``mx.jvp`` of the forward pass, and ``mx.vmap``, ``mx.jvp`` and
+``mx.vjp`` of the backward pass (second-order gradients) fall back the same way.
+Internal module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import mlx.core as mx
+
+from .._runtime import on_worker
+from .._tracing import host_values
+
+__all__ = ["untraced_function"]
+
+
+def _tangents(primals, tangents):
+    return [mx.zeros_like(p) if t is None else t for p, t in zip(primals, tangents, strict=True)]
+
+
+def untraced_function(
+    forward: Callable[..., tuple[mx.array, ...]],
+    backward: Callable[[tuple, tuple, tuple], tuple[mx.array, ...]],
+    n_outputs: int,
+) -> Callable[..., tuple[mx.array, ...]]:
+    """``forward(*primals)`` (``n_outputs`` arrays) with the vjp ``backward(primals,
+    cotangents, outputs)`` (one cotangent per primal), built where ``mx.compile`` fuses
+    unless a transformation traces the call (see the module docstring)."""
+    plain = mx.custom_function(forward)
+
+    @plain.vjp
+    def plain_vjp(primals, cotangents, outputs):
+        return tuple(backward(primals, cotangents, outputs))
+
+    def backward_flat(*args):
+        n = len(args) - 2 * n_outputs
+        outs = args[n + n_outputs :]
+        return tuple(backward(args[:n], args[n : n + n_outputs], outs))
+
+    grads = mx.custom_function(lambda *args: on_worker(backward_flat, *args))
+
+    @grads.vjp
+    def grads_vjp(args, cotangents, outputs):
+        return tuple(mx.vjp(backward_flat, list(args), list(cotangents))[1])
+
+    @grads.jvp
+    def grads_jvp(args, tangents):
+        return tuple(mx.jvp(backward_flat, list(args), _tangents(args, tangents))[1])
+
+    @grads.vmap
+    def grads_vmap(args, axes):
+        out = mx.vmap(backward_flat, in_axes=tuple(axes))(*args)
+        return out, (0,) * len(out)
+
+    fast = mx.custom_function(lambda *primals: on_worker(forward, *primals))
+
+    @fast.vjp
+    def fast_vjp(primals, cotangents, outputs):
+        return grads(*primals, *cotangents, *outputs)
+
+    @fast.jvp
+    def fast_jvp(primals, tangents):
+        return tuple(mx.jvp(plain, list(primals), _tangents(primals, tangents))[1])
+
+    def call(*primals):
+        x = primals[0]
+        traced = host_values(x[(0,) * x.ndim]) is None
+        return (plain if traced else fast)(*primals)
+
+    return call
