@@ -34,7 +34,7 @@ import mlx.core as mx
 import numpy as np
 
 import mlx_snn as snn
-from mlx_snn.functional import lif_backward, lif_forward, lif_sequence
+from mlx_snn.functional import _loops, lif_backward, lif_forward, lif_sequence, scan
 
 SHAPES = [(25, 128, 4096), (256, 16, 1024)]
 QUICK_SHAPES = [(25, 16, 4096), (256, 4, 1024)]
@@ -56,8 +56,8 @@ def _interleaved(fns: dict, reps: int, warmup: int = 2) -> dict:
 
 
 def _set_block(n: int) -> None:
-    lif_forward.BLOCK = n
-    lif_backward.BLOCK = n
+    for module in (_loops, lif_forward, lif_backward, scan):
+        module.BLOCK = n
 
 
 def bandwidth(shape, reps: int) -> dict:
@@ -122,13 +122,13 @@ def main(argv=None) -> int:
     p.add_argument("--quick", action="store_true")
     p.add_argument("--reps", type=int, default=None)
     p.add_argument("--streams", type=int, nargs="+", default=[1, 2])
-    p.add_argument("--blocks", type=int, nargs="+", default=[1, lif_forward.BLOCK])
+    p.add_argument("--blocks", type=int, nargs="+", default=[1, _loops.BLOCK])
     p.add_argument("--out", type=Path, default=None)
     args = p.parse_args(argv)
     reps = args.reps or (3 if args.quick else 15)
     shapes = QUICK_SHAPES if args.quick else SHAPES
     settings = [(s, b) for s in args.streams for b in args.blocks]
-    default_streams, default_block = snn.cpu_streams(), lif_forward.BLOCK
+    default_streams, default_block = snn.cpu_streams(), _loops.BLOCK
     result = {"shapes": {}, "load_before": os.getloadavg()[0]}
     for T, B, N in shapes:
         bw = bandwidth((T, B, N), reps)

@@ -29,7 +29,7 @@ from conftest import assert_close, to_np
 
 import mlx_snn as snn
 from mlx_snn.functional import lif_sequence
-from mlx_snn.functional.lif_forward import BLOCK
+from mlx_snn.functional._loops import BLOCK
 
 MEM_RTOL = 1e-5
 GRAD_RTOL = 1e-4
@@ -127,7 +127,7 @@ def test_lif_matches_reference_every_mode_and_surrogate(reset, timing, detach, s
 @pytest.mark.parametrize("surrogate", list(SURROGATES))
 @pytest.mark.parametrize("T", [1, 25, 300])
 def test_blocked_loop_matches_reference_across_block_edges(reset, timing, detach, surrogate, T):
-    # T = 25 and 300 end in a partial block of lif_forward.BLOCK steps
+    # T = 25 and 300 end in a partial block of _loops.BLOCK steps
     assert 25 % BLOCK and 300 % BLOCK
     x, rng = make_inputs((T, 3, 16), seed=T + 7)
     run_case(x, reset, timing, detach, surrogate, 0.9, 1.0, None, rng)

@@ -14,8 +14,8 @@ A fused kernel cannot itself be differentiated or vectorised, and ``mx.vmap``
 transforms the whole graph behind a custom function, so the fused graphs are
 built only where no transformation will look inside them. Under ``mx.compile``
 or ``mx.vmap`` tracing (detected by :func:`mlx_snn._tracing.host_values`: the
-first input cannot be evaluated there, which also means that eagerly the first
-input is evaluated at this call) the same functions are traced op by op on the
+inputs cannot be evaluated there, which also means that eagerly the inputs are
+evaluated at this call) the same functions are traced op by op on the
 calling thread, as any MLX code is (and ``mx.compile`` then fuses them itself).
 Otherwise ``mx.jvp`` of the forward pass, and ``mx.vmap``, ``mx.jvp`` and
 ``mx.vjp`` of the backward pass (second-order gradients) fall back the same way.
@@ -83,8 +83,8 @@ def untraced_function(
         return tuple(mx.jvp(plain, list(primals), _tangents(primals, tangents))[1])
 
     def call(*primals):
-        x = primals[0]
-        traced = host_values(x[(0,) * x.ndim]) is None
+        probes = [p[(0,) * p.ndim] for p in primals if p.size]
+        traced = not probes or host_values(*probes) is None
         return (plain if traced else fast)(*primals)
 
     return call

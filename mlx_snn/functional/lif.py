@@ -55,16 +55,10 @@ from .._checks import (
     check_sequence,
 )
 from .._params import POSITIVE, UNIT, check_state, functional_param
+from ._loops import compute_dtype
 from ._untraced import untraced_function
 from .lif_backward import backward_delayed, backward_immediate
-from .lif_forward import (
-    RESETS,
-    TIMINGS,
-    compute_dtype,
-    delayed_charge,
-    loop_forward,
-    reset_membrane,
-)
+from .lif_forward import RESETS, TIMINGS, delayed_charge, loop_forward, reset_membrane
 from .parallel_lif import DEFAULT_CHUNK, check_parallel_mode, choose_algorithm, run_parallel
 
 ALGORITHMS = ("auto", "loop", "parallel")
@@ -158,7 +152,7 @@ def lif_step(
 def _loop_fn(reset, timing, surrogate, detach, need_beta, need_thr):
     """The step loop with its hand-written backward (a custom function whose graphs
     are fused under ``mx.grad``, :mod:`~mlx_snn.functional._untraced`), computing in
-    :func:`~mlx_snn.functional.lif_forward.compute_dtype`; returns ``(spikes, mem,
+    :func:`~mlx_snn.functional._loops.compute_dtype`; returns ``(spikes, mem,
     state)`` in the input's dtype."""
     cfg = (reset, surrogate, detach, need_beta, need_thr)
     backward = backward_immediate if timing == "immediate" else backward_delayed

@@ -17,7 +17,7 @@ and the parameter gradients are reduced over time and batch to the parameter's
 shape.
 
 The loop algorithm solves the recurrence like its forward pass
-(:mod:`~mlx_snn.functional.lif_forward`): :data:`~mlx_snn.functional.lif_forward.BLOCK`
+(:mod:`~mlx_snn.functional.lif_forward`): :data:`~mlx_snn.functional._loops.BLOCK`
 reverse steps per compiled call, each computing the surrogate derivative and the
 reset slope from the saved membrane in registers (the spikes are not read: they
 are ``h >= θ``), the lanes split across CPU streams, the input gradient stacked
@@ -33,8 +33,8 @@ import functools
 
 import mlx.core as mx
 
-from ._lanes import Lanes
-from .lif_forward import BLOCK, reset_membrane
+from ._loops import BLOCK, Lanes
+from .lif_forward import reset_membrane
 from .scan import sum_to_shape
 
 __all__ = ["backward_delayed", "backward_immediate"]
@@ -92,27 +92,20 @@ def _reverse_loop(cfg, timing, primals, cotangents, outputs, out_dtype):
     T = h.shape[0]
     lanes = Lanes(h.shape[1:])
     g_s, g_h, h = lanes.sequence(g_s), lanes.sequence(g_h), lanes.sequence(h)
-    c = lanes.state(g_v.astype(h.dtype))
+    c = lanes.state(g_v.astype(h[0].dtype))
     before = lanes.state(v0)
     betas, thresholds = lanes.param(beta), lanes.param(thr)
     pieces = [None] * T
-    starts = list(range(0, T, BLOCK))
-    for t0 in reversed(starts):
+    for t0 in reversed(range(0, T, BLOCK)):
         n = min(BLOCK, T - t0)
         block = _reverse_block(reset, timing, surrogate, detach, n, out_dtype)
         outs = []
         for j, p in enumerate(lanes.parts):
             with mx.stream(p.stream):
                 step = slice(t0, t0 + n)
-                h_before = h[t0 - 1, p.rows, p.cols] if t0 > 0 else before[j]
+                h_before = h[j][t0 - 1] if t0 > 0 else before[j]
                 out = block(
-                    g_s[step, p.rows, p.cols],
-                    g_h[step, p.rows, p.cols],
-                    h[step, p.rows, p.cols],
-                    h_before,
-                    c[j],
-                    betas[j],
-                    thresholds[j],
+                    g_s[j][step], g_h[j][step], h[j][step], h_before, c[j], betas[j], thresholds[j]
                 )
             c[j] = out[-1]
             outs.append(out)

@@ -5,10 +5,11 @@ surrogate: the backward pass is written by hand in
 :mod:`mlx_snn.functional.lif_backward`. Internal module: the public entry point
 is :func:`mlx_snn.functional.lif_sequence`.
 
-How the loop runs. :data:`BLOCK` steps are one compiled call: MLX fuses them into
-one kernel in which each element's state stays in a register from step to step,
-so a block reads its inputs once and writes its outputs once (and Python and MLX
-pay their per-call cost once per block, not per step). The lanes (batch rows,
+How the loop runs. :data:`~mlx_snn.functional._loops.BLOCK` steps are one
+compiled call: MLX fuses them into one kernel in which each element's state
+stays in a register from step to step, so a block reads its inputs once and
+writes its outputs once (and Python and MLX pay their per-call cost once per
+block, not per step). The lanes (batch rows,
 else features) are split into parts that run on their own CPU streams, i.e. on
 different cores (:mod:`mlx_snn._runtime`, ``set_cpu_streams``); every part
 computes exactly what one stream would, so results do not depend on the split.
@@ -17,9 +18,10 @@ membrane on different streams.
 
 Precision. Float16 and bfloat16 inputs are read as they are and converted to
 float32 inside the compiled block: the membrane, the state carried from step to
-step and the parameters are float32 (:func:`compute_dtype`); spikes come out in
-the input's dtype, the membrane in float32 (the backward pass reads it; the
-public function casts what it returns).
+step and the parameters are float32
+(:func:`~mlx_snn.functional._loops.compute_dtype`); spikes come out in the
+input's dtype, the membrane in float32 (the backward pass reads it; the public
+function casts what it returns).
 
 Memory budget (float32, subtract reset, bytes per element of ``x``; measured by
 ``bench/lif_profile.py``). Forward: the block reads ``x`` (4) and writes spikes
@@ -40,13 +42,11 @@ import functools
 
 import mlx.core as mx
 
-from ._lanes import Lanes
+from ._loops import BLOCK, Lanes
 
 __all__ = [
-    "BLOCK",
     "RESETS",
     "TIMINGS",
-    "compute_dtype",
     "delayed_charge",
     "loop_forward",
     "reset_membrane",
@@ -54,12 +54,6 @@ __all__ = [
 
 RESETS = ("subtract", "zero", "none")
 TIMINGS = ("immediate", "delayed")
-BLOCK = 8  # time steps fused into one compiled call (bench/lif_profile.py)
-
-
-def compute_dtype(dtype: mx.Dtype) -> mx.Dtype:
-    """The dtype the loops compute and carry state in: float32 for 16-bit floats."""
-    return mx.float32 if dtype in (mx.float16, mx.bfloat16) else dtype
 
 
 def delayed_charge(m, x_t, r, beta, threshold, reset):
@@ -108,9 +102,10 @@ def _forward_block(reset: str, timing: str, n: int, out_dtype: mx.Dtype):
 def loop_forward(reset, timing, x, v0, beta, threshold):
     """``(spikes [T, ...], mem [T, ...], state)`` by the compiled step loop.
 
-    ``v0``, ``beta`` and ``threshold`` are in :func:`compute_dtype` of ``x.dtype``
-    (``v0 [B, ...]``; parameters broadcastable to the features). Spikes come out in
-    ``x.dtype``, the membrane and the state in the compute dtype.
+    ``v0``, ``beta`` and ``threshold`` are in the compute dtype of ``x.dtype``
+    (:func:`~mlx_snn.functional._loops.compute_dtype`; ``v0 [B, ...]``; parameters
+    broadcastable to the features). Spikes come out in ``x.dtype``, the membrane
+    and the state in the compute dtype.
     """
     T = x.shape[0]
     lanes = Lanes(x.shape[1:])
@@ -124,7 +119,7 @@ def loop_forward(reset, timing, x, v0, beta, threshold):
         outs = []
         for j, part in enumerate(lanes.parts):
             with mx.stream(part.stream):
-                out = block(xs[t0 : t0 + n, part.rows, part.cols], v[j], betas[j], thresholds[j])
+                out = block(xs[j][t0 : t0 + n], v[j], betas[j], thresholds[j])
             v[j] = out[-1]
             outs.append(out)
         for i in range(n):

@@ -64,10 +64,10 @@ import numpy as np
 
 from .. import surrogate as _surrogate
 from .._checks import check_choice
+from ._loops import compute_dtype as _compute_dtype
 from .lif_backward import backward_delayed as _backward_delayed
 from .lif_backward import backward_immediate as _backward_immediate
 from .lif_forward import RESETS, TIMINGS
-from .lif_forward import compute_dtype as _compute_dtype
 from .lif_forward import loop_forward as _loop_forward
 from .lif_forward import reset_membrane as _reset
 from .scan import fold_initial as _first_input
@@ -398,7 +398,7 @@ def run_parallel(
     """Internal: ``(spikes, mem, state)`` by the parallel algorithm, differentiable.
 
     Called by :func:`mlx_snn.functional.lif_sequence` with checked arguments.
-    16-bit inputs run in float32 (:func:`~mlx_snn.functional.lif_forward.compute_dtype`);
+    16-bit inputs run in float32 (:func:`~mlx_snn.functional._loops.compute_dtype`);
     the results come back in the input's dtype.
     """
     fn = _parallel_fn(
