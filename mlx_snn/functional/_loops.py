@@ -20,9 +20,21 @@ import mlx.core as mx
 
 from .._runtime import lane_streams, split_count
 
-__all__ = ["BLOCK", "Lanes", "compute_dtype"]
+__all__ = ["BLOCK", "WIDE_PART", "Lanes", "compute_dtype", "steps_per_call"]
 
-BLOCK = 8  # time steps fused into one compiled call (bench/lif_profile.py)
+# Time steps per compiled call. MLX fuses the calls' elementwise ops into one C++
+# loop; g++ vectorises that loop only while it has few pointers (about ten
+# load/store pairs to check for aliasing) and no bool-to-float cast, so a block of
+# several steps runs as scalar code. Wide parts therefore run one (vectorised)
+# step per call, narrow ones BLOCK steps per call, which saves the per-call cost
+# (bench/lif_profile.py).
+BLOCK = 8
+WIDE_PART = 1 << 15  # elements per part and step from which one step per call wins
+
+
+def steps_per_call(part_elements: int) -> int:
+    """Time steps per compiled call for parts of ``part_elements`` elements per step."""
+    return 1 if part_elements >= WIDE_PART else BLOCK
 
 
 def compute_dtype(dtype: mx.Dtype) -> mx.Dtype:
@@ -58,6 +70,7 @@ class Lanes:
         streams = lane_streams(k) if k > 1 else [mx.default_stream(mx.default_device())]
         self.parts = [Part(s, b) for s, b in zip(streams, _bounds(n, k), strict=True)]
         self.equal = n % k == 0
+        self.steps = steps_per_call(max(1, self.B * self.F // k))
 
     def __len__(self) -> int:
         return len(self.parts)
@@ -83,6 +96,10 @@ class Lanes:
 
     def param(self, p: mx.array) -> list[mx.array]:
         """A parameter broadcastable to the features, or to ``[B, ...]`` -> one per part."""
+        if p.size == 1:
+            # 0-d: MLX's fused kernels take a scalar without falling back to
+            # strided indexing (a (1, 1) array would be a broadcast input)
+            return [p.reshape(())] * len(self.parts)
         if p.ndim <= len(self.features):
             p = p.reshape((1,) * (len(self.shape) - p.ndim) + tuple(p.shape))
         return self._split(p, 0)

@@ -33,8 +33,8 @@ import functools
 
 import mlx.core as mx
 
-from ._loops import BLOCK, Lanes
-from .lif_forward import reset_membrane
+from ._loops import Lanes
+from .lif_forward import fire, reset_membrane
 from .scan import sum_to_shape
 
 __all__ = ["backward_delayed", "backward_immediate"]
@@ -49,41 +49,46 @@ def _reset_slope(reset, detach, h, s, thr, sg):
     return None
 
 
+def _carry(reset, timing, q_next, m, beta, thr):
+    """:math:`c_t = k_{t+1} q_{t+1}`; ``m`` is the membrane at ``t`` (its spike is the
+    delayed reset at ``t + 1``)."""
+    if timing == "delayed" and reset == "zero":
+        return beta * (1.0 - fire(m, thr, timing)) * q_next
+    return beta * q_next
+
+
 @functools.cache
-def _reverse_block(reset, timing, surrogate, detach, n, out_dtype):
+def _reverse_block(reset, timing, surrogate, detach, n, last):
     """Compiled ``n`` reverse steps of the recurrence over one block of time.
 
-    ``(g_s [n, ...], g_h [n, ...], h [n, ...], h_before, c, beta, thr)`` ->
-    ``(q_0, ..., q_{n-1}, c)``: ``c`` enters as :math:`c_{t_0+n-1}` and leaves as
-    :math:`c_{t_0-1}`; ``h_before`` is the membrane of the step before the block
-    (delayed zero reset only: its spike is the block's first reset).
+    ``(g_s [n, ...], g_h [n, ...], h [n, ...], after, beta, thr)`` ->
+    ``(q_0, ..., q_{n-1})``. ``after`` is :math:`c_{T-1} = g_v` for the ``last``
+    block of the sequence, else :math:`q` of the step after the block (the carry
+    is rebuilt from it, so each step has one output: MLX's fused CPU kernels with
+    one output run about twice as fast as with two).
     """
 
-    def block(g_s, g_h, h, h_before, c, beta, thr):
+    def block(g_s, g_h, h, after, beta, thr):
         qs = [None] * n
+        q = after
         for j in range(n - 1, -1, -1):
             h_t = h[j]
+            c = after if last and j == n - 1 else _carry(reset, timing, q, h_t, beta, thr)
             sg = surrogate.derivative(h_t - thr)
             a = g_s[j].astype(c.dtype) * sg + g_h[j].astype(c.dtype)
             if timing == "immediate":
-                s = (h_t >= thr).astype(c.dtype) if reset == "zero" else None
+                s = fire(h_t, thr, timing) if reset == "zero" else None
                 d = _reset_slope(reset, detach, h_t, s, thr, sg)
                 q = a + (c if d is None else d * c)
-                c = beta * q
             else:
                 q = a + c
-                if reset == "zero":
-                    m_prev = h[j - 1] if j > 0 else h_before
-                    c = beta * (1.0 - (m_prev > thr).astype(c.dtype)) * q
-                else:
-                    c = beta * q
-            qs[j] = q.astype(out_dtype)
-        return (*qs, c)
+            qs[j] = q
+        return tuple(qs)
 
     return mx.compile(block)
 
 
-def _reverse_loop(cfg, timing, primals, cotangents, outputs, out_dtype):
+def _reverse_loop(cfg, timing, primals, cotangents, outputs):
     """Solve the recurrence by the blocked step loop; returns ``(q [T, ...], c_{-1})``."""
     reset, surrogate, detach, _, _ = cfg
     _, v0, beta, thr = primals
@@ -92,26 +97,29 @@ def _reverse_loop(cfg, timing, primals, cotangents, outputs, out_dtype):
     T = h.shape[0]
     lanes = Lanes(h.shape[1:])
     g_s, g_h, h = lanes.sequence(g_s), lanes.sequence(g_h), lanes.sequence(h)
-    c = lanes.state(g_v.astype(h[0].dtype))
-    before = lanes.state(v0)
+    carry = lanes.state(g_v.astype(h[0].dtype))
     betas, thresholds = lanes.param(beta), lanes.param(thr)
     pieces = [None] * T
-    for t0 in reversed(range(0, T, BLOCK)):
-        n = min(BLOCK, T - t0)
-        block = _reverse_block(reset, timing, surrogate, detach, n, out_dtype)
+    starts = range(0, T, lanes.steps)
+    for t0 in reversed(starts):
+        n = min(lanes.steps, T - t0)
+        block = _reverse_block(reset, timing, surrogate, detach, n, t0 + n == T)
         outs = []
         for j, p in enumerate(lanes.parts):
             with mx.stream(p.stream):
                 step = slice(t0, t0 + n)
-                h_before = h[j][t0 - 1] if t0 > 0 else before[j]
                 out = block(
-                    g_s[j][step], g_h[j][step], h[j][step], h_before, c[j], betas[j], thresholds[j]
+                    g_s[j][step], g_h[j][step], h[j][step], carry[j], betas[j], thresholds[j]
                 )
-            c[j] = out[-1]
+            carry[j] = out[0]
             outs.append(out)
         for i in range(n):
             pieces[t0 + i] = [out[i] for out in outs]
-    return lanes.join_sequence(pieces, lanes.parts[0].stream), lanes.join_state(c)
+    g_v0 = []
+    for j, (p, m) in enumerate(zip(lanes.parts, lanes.state(v0), strict=True)):
+        with mx.stream(p.stream):
+            g_v0.append(_carry(reset, timing, carry[j], m, betas[j], thresholds[j]))
+    return lanes.join_sequence(pieces, lanes.parts[0].stream), lanes.join_state(g_v0)
 
 
 def backward_immediate(cfg, primals, cotangents, outputs, solve=None):
@@ -125,7 +133,7 @@ def backward_immediate(cfg, primals, cotangents, outputs, solve=None):
     g_s, g_h, g_v = cotangents
     s, h, _ = outputs
     if solve is None:
-        q, g_v0 = _reverse_loop(cfg, "immediate", primals, cotangents, outputs, h.dtype)
+        q, g_v0 = _reverse_loop(cfg, "immediate", primals, cotangents, outputs)
     else:
         sg = surrogate.derivative(h - thr)
         d = _reset_slope(reset, detach, h, s, thr, sg)
@@ -162,7 +170,7 @@ def backward_delayed(cfg, primals, cotangents, outputs, solve=None):
     # r_t: the (detached) reset applied at step t, i.e. the previous step's spike
     r = mx.concatenate([(v0 > thr).astype(m.dtype)[None], s[:-1].astype(m.dtype)])
     if solve is None:
-        g_mem, g_v0 = _reverse_loop(cfg, "delayed", primals, cotangents, outputs, m.dtype)
+        g_mem, g_v0 = _reverse_loop(cfg, "delayed", primals, cotangents, outputs)
     else:
         sg = surrogate.derivative(m - thr)
         k = beta * (1.0 - r) if reset == "zero" else beta

@@ -42,12 +42,13 @@ import functools
 
 import mlx.core as mx
 
-from ._loops import BLOCK, Lanes
+from ._loops import Lanes
 
 __all__ = [
     "RESETS",
     "TIMINGS",
     "delayed_charge",
+    "fire",
     "loop_forward",
     "reset_membrane",
 ]
@@ -74,29 +75,45 @@ def reset_membrane(h, s, threshold, reset):
     return h
 
 
+def fire(h, threshold, timing):
+    """Spikes of membrane ``h``: 1 where ``h >= θ`` (immediate timing) or ``h > θ``
+    (delayed), else 0, in ``h``'s dtype."""
+    return (h > threshold if timing == "delayed" else h >= threshold).astype(h.dtype)
+
+
 @functools.cache
-def _forward_block(reset: str, timing: str, n: int, out_dtype: mx.Dtype):
-    """Compiled ``n`` steps: ``(x [n, ...], v, beta, threshold)`` ->
-    ``(s_0, ..., s_{n-1}, h_0, ..., h_{n-1}, v)``; ``v`` is the state entering the
-    block (delayed timing: the previous membrane, whose spike is the reset due now)."""
+def _forward_block(reset: str, timing: str, n: int):
+    """Compiled ``n`` steps: ``(x [n, ...], v, beta, threshold)`` -> the membranes
+    ``(h_0, ..., h_{n-1})``, then (immediate timing) the state after the block; ``v``
+    is the state entering the block (delayed timing: the previous membrane, whose
+    spike is the reset due now, so the last membrane is also the state)."""
 
     def block(xb, v, beta, threshold):
-        spikes, mems = [], []
+        mems = []
         for j in range(n):
             x_t = xb[j].astype(v.dtype)
             if timing == "immediate":
                 h = beta * v + x_t
-                s = (h >= threshold).astype(v.dtype)
-                v = reset_membrane(h, s, threshold, reset)
+                v = reset_membrane(h, fire(h, threshold, timing), threshold, reset)
             else:
-                r = (v > threshold).astype(v.dtype)
-                h = v = delayed_charge(v, x_t, r, beta, threshold, reset)
-                s = h > threshold
-            spikes.append(s.astype(out_dtype))
+                v = h = delayed_charge(v, x_t, fire(v, threshold, timing), beta, threshold, reset)
             mems.append(h)
-        return (*spikes, *mems, v)
+        return (*mems, v) if timing == "immediate" else tuple(mems)
 
     return mx.compile(block)
+
+
+@functools.cache
+def _spikes(timing: str, dtype: mx.Dtype):
+    """Compiled ``(mem [T, ...], threshold)`` -> spikes in ``dtype`` (the values of
+    :func:`fire`; written as a select, which MLX's fused CPU kernel vectorises:
+    about 1.7x faster than a cast of the comparison here)."""
+
+    def spikes(mem, threshold):
+        above = mem > threshold if timing == "delayed" else mem >= threshold
+        return mx.where(above, 1.0, 0.0).astype(dtype)
+
+    return mx.compile(spikes)
 
 
 def loop_forward(reset, timing, x, v0, beta, threshold):
@@ -105,29 +122,26 @@ def loop_forward(reset, timing, x, v0, beta, threshold):
     ``v0``, ``beta`` and ``threshold`` are in the compute dtype of ``x.dtype``
     (:func:`~mlx_snn.functional._loops.compute_dtype`; ``v0 [B, ...]``; parameters
     broadcastable to the features). Spikes come out in ``x.dtype``, the membrane
-    and the state in the compute dtype.
+    and the state in the compute dtype. The loop keeps only the membrane; the
+    spikes are one pass over it afterwards.
     """
     T = x.shape[0]
     lanes = Lanes(x.shape[1:])
-    xs = lanes.sequence(x)
-    v = lanes.state(v0)
+    xs, v = lanes.sequence(x), lanes.state(v0)
     betas, thresholds = lanes.param(beta), lanes.param(threshold)
-    spikes, mems = [], []
-    for t0 in range(0, T, BLOCK):
-        n = min(BLOCK, T - t0)
-        block = _forward_block(reset, timing, n, x.dtype)
+    mems = []
+    for t0 in range(0, T, lanes.steps):
+        n = min(lanes.steps, T - t0)
+        block = _forward_block(reset, timing, n)
         outs = []
         for j, part in enumerate(lanes.parts):
             with mx.stream(part.stream):
                 out = block(xs[j][t0 : t0 + n], v[j], betas[j], thresholds[j])
             v[j] = out[-1]
             outs.append(out)
-        for i in range(n):
-            spikes.append([out[i] for out in outs])
-            mems.append([out[n + i] for out in outs])
-    last = lanes.parts[-1].stream
-    return (
-        lanes.join_sequence(spikes, lanes.parts[0].stream),
-        lanes.join_sequence(mems, last),
-        lanes.join_state(v),
-    )
+        mems += [[out[i] for out in outs] for i in range(n)]
+    stream = lanes.parts[0].stream
+    mem = lanes.join_sequence(mems, stream)
+    with mx.stream(stream):
+        spikes = _spikes(timing, x.dtype)(mem, threshold)
+    return spikes, mem, lanes.join_state(v)

@@ -39,7 +39,7 @@ import numpy as np
 
 from .. import backends
 from .._checks import check_bool, check_choice, check_float_array
-from ._loops import BLOCK, Lanes, compute_dtype
+from ._loops import Lanes, compute_dtype
 from ._untraced import untraced_function
 
 __all__ = ["METHODS", "linear_scan"]
@@ -69,7 +69,7 @@ def _is_const(a, b):
 def _loop(a, b):
     """Sequential scan from zero over axis 0; ``a`` is ``[T, ...]`` or constant.
 
-    :data:`~mlx_snn.functional._loops.BLOCK` steps per compiled call, the lanes
+    :func:`~mlx_snn.functional._loops.steps_per_call` steps per compiled call, the lanes
     split across CPU streams (:mod:`~mlx_snn.functional._loops`), one stack at the end.
     """
     T = b.shape[0]
@@ -79,8 +79,8 @@ def _loop(a, b):
     as_ = lanes.sequence(a) if per_step else lanes.param(a)
     h = [mx.zeros_like(part[0]) for part in bs]
     pieces = []
-    for t0 in range(0, T, BLOCK):
-        n = min(BLOCK, T - t0)
+    for t0 in range(0, T, lanes.steps):
+        n = min(lanes.steps, T - t0)
         block = _scan_block(n, per_step)
         outs = []
         for j, part in enumerate(lanes.parts):
