@@ -10,16 +10,20 @@ where they are not traced, so the blocks are fused. The results are the same
 numbers: MLX's fused CPU kernels are compiled without floating-point contraction,
 so they round like the separate ops (the LIF parity tests compare both bit for bit).
 
-A fused kernel cannot itself be differentiated or vectorised, and ``mx.vmap``
-transforms the whole graph behind a custom function, so the fused graphs are
-built only where no transformation will look inside them. Under ``mx.compile``
-or ``mx.vmap`` tracing (detected by :func:`mlx_snn._tracing.host_values`: the
-inputs cannot be evaluated there, which also means that eagerly the inputs are
-evaluated at this call) the same functions are traced op by op on the
-calling thread, as any MLX code is (and ``mx.compile`` then fuses them itself).
-Otherwise ``mx.jvp`` of the forward pass, and ``mx.vmap``, ``mx.jvp`` and
-``mx.vjp`` of the backward pass (second-order gradients) fall back the same way.
-Internal module.
+Which path a call takes:
+
+- no input is a tracer (no transformation is running, e.g. inference): the
+  forward function runs directly (compiled blocks are fused there anyway);
+- the inputs are traced by ``mx.compile`` or ``mx.vmap`` (they cannot be
+  evaluated, :func:`mlx_snn._tracing.host_values`): the functions are traced op by
+  op on the calling thread, as any MLX code is (``mx.compile`` then fuses them
+  itself, and ``mx.vmap`` sees only ops it can vectorise);
+- otherwise (``mx.grad``, ``mx.vjp``, ...; the inputs are evaluated at this call):
+  the fused graphs, built on the graph-building thread.
+
+A fused kernel cannot itself be differentiated or vectorised, so ``mx.jvp`` of the
+forward pass, and ``mx.vmap``, ``mx.jvp`` and ``mx.vjp`` of the backward pass
+(second-order gradients), fall back to the op-by-op functions. Internal module.
 """
 
 from __future__ import annotations
@@ -31,7 +35,31 @@ import mlx.core as mx
 from .._runtime import on_worker
 from .._tracing import host_values
 
-__all__ = ["untraced_function"]
+__all__ = ["any_tracer", "untraced_function"]
+
+_probe_calls: list[None] = []
+
+
+@mx.compile
+def _probe(a):
+    _probe_calls.append(None)  # runs when MLX traces: a tracer input, or a first call
+    return a
+
+
+def any_tracer(arrays) -> bool:
+    """Whether any of ``arrays`` is being traced by an MLX transformation.
+
+    A compiled function runs its Python body only while tracing: for tracer
+    inputs always, otherwise once per input signature (and stream), which
+    ``_probe`` has seen after its first call on this thread's default stream (a
+    false "traced" only picks the slower path, never a wrong result).
+    """
+    probes = [a[(0,) * a.ndim].astype(mx.float32) for a in arrays if a.size]
+    _probe(mx.zeros((), mx.float32))
+    before = len(_probe_calls)
+    for p in probes:
+        _probe(p)
+    return len(_probe_calls) != before
 
 
 def _tangents(primals, tangents):
@@ -42,10 +70,13 @@ def untraced_function(
     forward: Callable[..., tuple[mx.array, ...]],
     backward: Callable[[tuple, tuple, tuple], tuple[mx.array, ...]],
     n_outputs: int,
+    forward_for_grad: Callable[..., tuple[mx.array, ...]] | None = None,
 ) -> Callable[..., tuple[mx.array, ...]]:
     """``forward(*primals)`` (``n_outputs`` arrays) with the vjp ``backward(primals,
     cotangents, outputs)`` (one cotangent per primal), built where ``mx.compile`` fuses
-    unless a transformation traces the call (see the module docstring)."""
+    (see the module docstring). ``forward_for_grad`` (same results) replaces
+    ``forward`` where a gradient may follow, i.e. where an input is a tracer."""
+    forward_for_grad = forward_for_grad or forward
     plain = mx.custom_function(forward)
 
     @plain.vjp
@@ -72,7 +103,7 @@ def untraced_function(
         out = mx.vmap(backward_flat, in_axes=tuple(axes))(*args)
         return out, (0,) * len(out)
 
-    fast = mx.custom_function(lambda *primals: on_worker(forward, *primals))
+    fast = mx.custom_function(lambda *primals: on_worker(forward_for_grad, *primals))
 
     @fast.vjp
     def fast_vjp(primals, cotangents, outputs):
@@ -83,6 +114,8 @@ def untraced_function(
         return tuple(mx.jvp(plain, list(primals), _tangents(primals, tangents))[1])
 
     def call(*primals):
+        if not any_tracer(primals):
+            return forward(*primals)
         probes = [p[(0,) * p.ndim] for p in primals if p.size]
         traced = not probes or host_values(*probes) is None
         return (plain if traced else fast)(*primals)

@@ -160,6 +160,9 @@ def _loop_fn(reset, timing, surrogate, detach, need_beta, need_thr):
         lambda x, v0, beta, threshold: loop_forward(reset, timing, x, v0, beta, threshold),
         lambda primals, cotangents, outputs: backward(cfg, primals, cotangents, outputs),
         n_outputs=3,
+        forward_for_grad=lambda x, v0, beta, threshold: loop_forward(
+            reset, timing, x, v0, beta, threshold, membrane_first=True
+        ),
     )
 
     def run(x, v0, beta, threshold):
@@ -202,7 +205,9 @@ def lif_sequence(
 
     Args:
         x: input current ``[T, B, ...]`` (floating point, ``T >= 1``; an empty batch
-            gives empty outputs).
+            gives empty outputs). Float16 and bfloat16 are computed in float32
+            (membrane, state, parameters and the backward pass); the results come
+            back in ``x``'s dtype.
         beta: decay in ``[0, 1]``; a float (constant) or an array broadcastable to
             the feature shape ``x.shape[2:]``. Arrays are used as given: clip them
             yourself if they are learned (``snn.LIF`` does).

@@ -82,23 +82,28 @@ def fire(h, threshold, timing):
 
 
 @functools.cache
-def _forward_block(reset: str, timing: str, n: int):
-    """Compiled ``n`` steps: ``(x [n, ...], v, beta, threshold)`` -> the membranes
-    ``(h_0, ..., h_{n-1})``, then (immediate timing) the state after the block; ``v``
-    is the state entering the block (delayed timing: the previous membrane, whose
-    spike is the reset due now, so the last membrane is also the state)."""
+def _forward_block(reset: str, timing: str, n: int, out_dtype: mx.Dtype | None):
+    """Compiled ``n`` steps: ``(x [n, ...], v, beta, threshold)`` -> the spikes
+    ``(s_0, ..., s_{n-1})`` in ``out_dtype`` (none when ``out_dtype`` is ``None``),
+    the membranes ``(h_0, ..., h_{n-1})``, then (immediate timing) the state after
+    the block. ``v`` is the state entering the block (delayed timing: the previous
+    membrane, whose spike is the reset due now, so the last membrane is the state)."""
 
     def block(xb, v, beta, threshold):
-        mems = []
+        spikes, mems = [], []
         for j in range(n):
             x_t = xb[j].astype(v.dtype)
             if timing == "immediate":
                 h = beta * v + x_t
-                v = reset_membrane(h, fire(h, threshold, timing), threshold, reset)
+                s = fire(h, threshold, timing)
+                v = reset_membrane(h, s, threshold, reset)
             else:
                 v = h = delayed_charge(v, x_t, fire(v, threshold, timing), beta, threshold, reset)
+                s = fire(h, threshold, timing)
+            if out_dtype is not None:
+                spikes.append(s.astype(out_dtype))
             mems.append(h)
-        return (*mems, v) if timing == "immediate" else tuple(mems)
+        return (*spikes, *mems, v) if timing == "immediate" else (*spikes, *mems)
 
     return mx.compile(block)
 
@@ -116,32 +121,40 @@ def _spikes(timing: str, dtype: mx.Dtype):
     return mx.compile(spikes)
 
 
-def loop_forward(reset, timing, x, v0, beta, threshold):
+def loop_forward(reset, timing, x, v0, beta, threshold, membrane_first=False):
     """``(spikes [T, ...], mem [T, ...], state)`` by the compiled step loop.
 
     ``v0``, ``beta`` and ``threshold`` are in the compute dtype of ``x.dtype``
     (:func:`~mlx_snn.functional._loops.compute_dtype`; ``v0 [B, ...]``; parameters
     broadcastable to the features). Spikes come out in ``x.dtype``, the membrane
-    and the state in the compute dtype. The loop keeps only the membrane; the
-    spikes are one pass over it afterwards.
+    and the state in the compute dtype.
+
+    Two ways to the same numbers. By default the steps write spikes and membrane
+    and each is stacked by its own lazy op (two streams): the membrane reaches a
+    ``[T, ...]`` array only if something evaluates it. With ``membrane_first``
+    (for a backward pass, which reads the membrane anyway) the steps write only
+    the membrane and the spikes are one pass over it: faster steps, one stack.
     """
     T = x.shape[0]
     lanes = Lanes(x.shape[1:])
     xs, v = lanes.sequence(x), lanes.state(v0)
     betas, thresholds = lanes.param(beta), lanes.param(threshold)
-    mems = []
+    spikes, mems = [], []
+    k = 0 if membrane_first else 1  # spike outputs per step
     for t0 in range(0, T, lanes.steps):
         n = min(lanes.steps, T - t0)
-        block = _forward_block(reset, timing, n)
+        block = _forward_block(reset, timing, n, None if membrane_first else x.dtype)
         outs = []
         for j, part in enumerate(lanes.parts):
             with mx.stream(part.stream):
                 out = block(xs[j][t0 : t0 + n], v[j], betas[j], thresholds[j])
             v[j] = out[-1]
             outs.append(out)
-        mems += [[out[i] for out in outs] for i in range(n)]
-    stream = lanes.parts[0].stream
-    mem = lanes.join_sequence(mems, stream)
-    with mx.stream(stream):
-        spikes = _spikes(timing, x.dtype)(mem, threshold)
-    return spikes, mem, lanes.join_state(v)
+        spikes += [[out[i] for out in outs] for i in range(k * n)]
+        mems += [[out[k * n + i] for out in outs] for i in range(n)]
+    first, last = lanes.parts[0].stream, lanes.parts[-1].stream
+    mem = lanes.join_sequence(mems, last)
+    if membrane_first:
+        with mx.stream(first):
+            return _spikes(timing, x.dtype)(mem, threshold), mem, lanes.join_state(v)
+    return lanes.join_sequence(spikes, first), mem, lanes.join_state(v)

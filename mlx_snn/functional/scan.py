@@ -320,6 +320,9 @@ def linear_scan(
             negative included; not checked); products of up to one block of decays
             must stay finite.
         b: inputs ``[T, ...]`` (floating point, ``T >= 1``; other axes may be empty).
+            Float16 and bfloat16 are computed in float32 (``a``, ``h0`` and the
+            carried state too); ``h`` and the gradient of ``b`` come back in
+            ``b``'s dtype.
         h0: initial value, broadcastable to ``b.shape[1:]`` (default 0).
         reverse: run from ``t = T-1`` down to 0 (a bool).
         backend: ``"auto"`` | ``"mlx"`` | ``"metal"`` | ``"cuda"``. ``"metal"`` and
