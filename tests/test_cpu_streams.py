@@ -21,7 +21,7 @@ import pytest
 
 import mlx_snn as snn
 from mlx_snn import _runtime
-from mlx_snn.functional import linear_scan, lif_sequence
+from mlx_snn.functional import lif_sequence, linear_scan
 from mlx_snn.functional._loops import Lanes
 
 # (shape, per-feature parameters): batch split, uneven batch split, feature split

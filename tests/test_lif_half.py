@@ -19,7 +19,7 @@ import pytest
 import reference as ref
 from conftest import assert_close, to_np
 
-from mlx_snn.functional import linear_scan, lif_sequence
+from mlx_snn.functional import lif_sequence, linear_scan
 
 RTOL = {mx.float16: 2.0**-10, mx.bfloat16: 2.0**-7}
 PARAM_GRAD_RTOL = 5e-4  # float32 parameters, as in tests/test_lif_parity.py
