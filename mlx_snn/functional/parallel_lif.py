@@ -351,8 +351,8 @@ def _settle(s, x, m0, beta, thr, reset, timing, chunk):
 def _scan_recurrence(a, d, k, g_last, k_per_step=False):
     """``q_t = a_t + d_t c_t``, ``c_{t-1} = k_t q_t``, ``c_{T-1} = g_last`` by a reverse scan.
 
-    Same contract as ``functional.lif._reverse_recurrence`` (``k`` per step
-    ``[T, ...]`` when ``k_per_step``); returns ``(q, c_{-1})``.
+    The ``solve`` of :func:`~mlx_snn.functional.lif_backward.backward_immediate`
+    (``k`` per step ``[T, ...]`` when ``k_per_step``); returns ``(q, c_{-1})``.
     """
     d_last = g_last if d is None else d[-1] * g_last
     b = mx.concatenate([a[:-1], (a[-1] + d_last)[None]])
