@@ -24,8 +24,14 @@ from mlx_snn import _runtime
 from mlx_snn.functional import lif_sequence, linear_scan
 from mlx_snn.functional._loops import Lanes
 
-# (shape, per-feature parameters): batch split, uneven batch split, feature split
-SHAPES = [((9, 6, 3000), False), ((7, 3, 9000), True), ((6, 1, 20000), True)]
+# (shape, per-feature parameters): batch split, uneven batch split, feature split, images
+SHAPES = [
+    ((9, 6, 3000), False),
+    ((7, 3, 9000), True),
+    ((6, 1, 20000), True),
+    ((5, 4, 16, 16, 64), True),  # images, per-channel parameters
+    ((5, 1, 16, 16, 64), True),
+]
 
 
 @pytest.fixture
