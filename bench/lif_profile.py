@@ -1,10 +1,11 @@
 """Profile of ``functional.lif_sequence`` (loop algorithm) against the machine's memory bandwidth.
 
-Usage: python bench/lif_profile.py [--quick] [--reps N] [--streams 1 2] [--blocks 1 8]
-       [--out FILE.json]
+Usage: python bench/lif_profile.py [--quick] [--reps N] [--streams 1 2]
+       [--steps auto 1 8] [--out FILE.json]
 
 For each shape (T=25, B=128, N=4096 and T=256, B=16, N=1024; --quick: small ones)
-and each setting (CPU streams x steps per compiled block), interleaved so that
+and each setting (CPU streams x time steps per compiled call: the library's rule
+``auto``, or always 1, or always ``BLOCK``), interleaved so that
 the settings see the same machine load, it times:
 
 - ``fwd``: the forward pass alone (spikes and membrane evaluated),
@@ -34,7 +35,7 @@ import mlx.core as mx
 import numpy as np
 
 import mlx_snn as snn
-from mlx_snn.functional import _loops, lif_backward, lif_forward, lif_sequence, scan
+from mlx_snn.functional import _loops, lif_sequence
 
 SHAPES = [(25, 128, 4096), (256, 16, 1024)]
 QUICK_SHAPES = [(25, 16, 4096), (256, 4, 1024)]
@@ -55,9 +56,13 @@ def _interleaved(fns: dict, reps: int, warmup: int = 2) -> dict:
     return {k: {"median_s": statistics.median(v), "min_s": min(v)} for k, v in times.items()}
 
 
-def _set_block(n: int) -> None:
-    for module in (_loops, lif_forward, lif_backward, scan):
-        module.BLOCK = n
+RULE = (_loops.WIDE_PART, _loops.WIDE_PART_BACKWARD)
+
+
+def _set_steps(steps: str) -> None:
+    """``auto``: the library's rule; ``1``: one step per call; else ``BLOCK`` steps."""
+    wide = {"auto": RULE, "1": (0, 0)}.get(steps, (1 << 62, 1 << 62))
+    _loops.WIDE_PART, _loops.WIDE_PART_BACKWARD = wide
 
 
 def bandwidth(shape, reps: int) -> dict:
@@ -100,17 +105,17 @@ def lif_cases(T, B, N, settings, reps: int) -> dict:
         mx.eval(out.spikes, out.mem)
 
     fns = {}
-    for streams, block in settings:
+    for streams, steps in settings:
 
-        def with_setting(fn, streams=streams, block=block):
+        def with_setting(fn, streams=streams, steps=steps):
             def call():
                 snn.set_cpu_streams(streams)
-                _set_block(block)
+                _set_steps(steps)
                 fn()
 
             return call
 
-        tag = f"streams={streams} block={block}"
+        tag = f"streams={streams} steps={steps}"
         fns[f"{tag} | fwd"] = with_setting(fwd)
         fns[f"{tag} | fwd+bwd"] = with_setting(lambda: mx.eval(grad_w(x)))
         fns[f"{tag} | fwd+bwd, sum"] = with_setting(lambda: mx.eval(grad_sum(x)))
@@ -122,13 +127,13 @@ def main(argv=None) -> int:
     p.add_argument("--quick", action="store_true")
     p.add_argument("--reps", type=int, default=None)
     p.add_argument("--streams", type=int, nargs="+", default=[1, 2])
-    p.add_argument("--blocks", type=int, nargs="+", default=[1, _loops.BLOCK])
+    p.add_argument("--steps", nargs="+", default=["auto"], choices=["auto", "1", "8"])
     p.add_argument("--out", type=Path, default=None)
     args = p.parse_args(argv)
     reps = args.reps or (3 if args.quick else 15)
     shapes = QUICK_SHAPES if args.quick else SHAPES
-    settings = [(s, b) for s in args.streams for b in args.blocks]
-    default_streams, default_block = snn.cpu_streams(), _loops.BLOCK
+    settings = [(s, b) for s in args.streams for b in args.steps]
+    default_streams = snn.cpu_streams()
     result = {"shapes": {}, "load_before": os.getloadavg()[0]}
     for T, B, N in shapes:
         bw = bandwidth((T, B, N), reps)
@@ -145,7 +150,7 @@ def main(argv=None) -> int:
             extra = f"  ({gbps:.1f} GB/s at {BUDGET['fwd']} B/elem)" if gbps else ""
             print(f"  {name:38s} median {med * 1e3:8.2f} ms  min {r['min_s'] * 1e3:8.2f} ms{extra}")
     snn.set_cpu_streams(default_streams)
-    _set_block(default_block)
+    _set_steps("auto")
     result["load_after"] = os.getloadavg()[0]
     before, after = result["load_before"], result["load_after"]
     print(f"load average (1 min): {before:.2f} before, {after:.2f} after")

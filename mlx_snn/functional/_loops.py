@@ -20,21 +20,24 @@ import mlx.core as mx
 
 from .._runtime import lane_streams, split_count
 
-__all__ = ["BLOCK", "WIDE_PART", "Lanes", "compute_dtype", "steps_per_call"]
+__all__ = ["BLOCK", "Lanes", "compute_dtype", "steps_per_call"]
 
-# Time steps per compiled call. MLX fuses the calls' elementwise ops into one C++
-# loop; g++ vectorises that loop only while it has few pointers (about ten
-# load/store pairs to check for aliasing) and no bool-to-float cast, so a block of
-# several steps runs as scalar code. Wide parts therefore run one (vectorised)
-# step per call, narrow ones BLOCK steps per call, which saves the per-call cost
-# (bench/lif_profile.py).
+# Time steps per compiled call. MLX fuses a call's elementwise ops into one C++
+# loop, and g++ vectorises that loop only with a single output, few pointers and
+# no bool-to-float cast: a block of several steps runs as scalar code but pays
+# Python's and MLX's per-call cost once. Measured here (bench/lif_profile.py,
+# float32, one stream): blocks of BLOCK steps win below WIDE_PART elements per
+# part and step in the forward pass, below WIDE_PART_BACKWARD in the backward pass
+# (whose blocks have one output per step and more arithmetic).
 BLOCK = 8
-WIDE_PART = 1 << 15  # elements per part and step from which one step per call wins
+WIDE_PART = 1 << 15
+WIDE_PART_BACKWARD = 1 << 11
 
 
-def steps_per_call(part_elements: int) -> int:
+def steps_per_call(part_elements: int, backward: bool = False) -> int:
     """Time steps per compiled call for parts of ``part_elements`` elements per step."""
-    return 1 if part_elements >= WIDE_PART else BLOCK
+    wide = WIDE_PART_BACKWARD if backward else WIDE_PART
+    return 1 if part_elements >= wide else BLOCK
 
 
 def compute_dtype(dtype: mx.Dtype) -> mx.Dtype:
@@ -70,7 +73,7 @@ class Lanes:
         streams = lane_streams(k) if k > 1 else [mx.default_stream(mx.default_device())]
         self.parts = [Part(s, b) for s, b in zip(streams, _bounds(n, k), strict=True)]
         self.equal = n % k == 0
-        self.steps = steps_per_call(max(1, self.B * self.F // k))
+        self.part_elements = max(1, self.B * self.F // k)
 
     def __len__(self) -> int:
         return len(self.parts)

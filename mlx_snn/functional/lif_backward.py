@@ -17,7 +17,7 @@ and the parameter gradients are reduced over time and batch to the parameter's
 shape.
 
 The loop algorithm solves the recurrence like its forward pass
-(:mod:`~mlx_snn.functional.lif_forward`): :data:`~mlx_snn.functional._loops.BLOCK`
+(:mod:`~mlx_snn.functional.lif_forward`): :func:`~mlx_snn.functional._loops.steps_per_call`
 reverse steps per compiled call, each computing the surrogate derivative and the
 reset slope from the saved membrane in registers (the spikes are not read: they
 are ``h >= θ``), the lanes split across CPU streams, the input gradient stacked
@@ -33,7 +33,7 @@ import functools
 
 import mlx.core as mx
 
-from ._loops import Lanes
+from ._loops import Lanes, steps_per_call
 from .lif_forward import fire, reset_membrane
 from .scan import sum_to_shape
 
@@ -100,9 +100,10 @@ def _reverse_loop(cfg, timing, primals, cotangents, outputs):
     carry = lanes.state(g_v.astype(h[0].dtype))
     betas, thresholds = lanes.param(beta), lanes.param(thr)
     pieces = [None] * T
-    starts = range(0, T, lanes.steps)
+    steps = steps_per_call(lanes.part_elements, backward=True)
+    starts = range(0, T, steps)
     for t0 in reversed(starts):
-        n = min(lanes.steps, T - t0)
+        n = min(steps, T - t0)
         block = _reverse_block(reset, timing, surrogate, detach, n, t0 + n == T)
         outs = []
         for j, p in enumerate(lanes.parts):

@@ -42,7 +42,7 @@ import functools
 
 import mlx.core as mx
 
-from ._loops import Lanes
+from ._loops import Lanes, steps_per_call
 
 __all__ = [
     "RESETS",
@@ -141,8 +141,9 @@ def loop_forward(reset, timing, x, v0, beta, threshold, membrane_first=False):
     betas, thresholds = lanes.param(beta), lanes.param(threshold)
     spikes, mems = [], []
     k = 0 if membrane_first else 1  # spike outputs per step
-    for t0 in range(0, T, lanes.steps):
-        n = min(lanes.steps, T - t0)
+    steps = steps_per_call(lanes.part_elements)
+    for t0 in range(0, T, steps):
+        n = min(steps, T - t0)
         block = _forward_block(reset, timing, n, None if membrane_first else x.dtype)
         outs = []
         for j, part in enumerate(lanes.parts):

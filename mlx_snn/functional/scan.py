@@ -39,7 +39,7 @@ import numpy as np
 
 from .. import backends
 from .._checks import check_bool, check_choice, check_float_array
-from ._loops import Lanes, compute_dtype
+from ._loops import Lanes, compute_dtype, steps_per_call
 from ._untraced import untraced_function
 
 __all__ = ["METHODS", "linear_scan"]
@@ -78,9 +78,10 @@ def _loop(a, b):
     bs = lanes.sequence(b)
     as_ = lanes.sequence(a) if per_step else lanes.param(a)
     h = [mx.zeros_like(part[0]) for part in bs]
+    steps = steps_per_call(lanes.part_elements)
     pieces = []
-    for t0 in range(0, T, lanes.steps):
-        n = min(lanes.steps, T - t0)
+    for t0 in range(0, T, steps):
+        n = min(steps, T - t0)
         block = _scan_block(n, per_step)
         outs = []
         for j, part in enumerate(lanes.parts):
