@@ -41,6 +41,7 @@ cache_limit_raised = False
 _cpu_streams: int | None = None  # None: the default (environment, else core count)
 _local = threading.local()  # MLX streams belong to the thread that made them
 _jobs: queue.SimpleQueue | None = None
+_WORKER_NAME = "mlx_snn-graph"
 _worker_lock = threading.Lock()
 
 
@@ -154,6 +155,8 @@ def on_worker(fn, *args):
     that no transformation will look inside (see
     :mod:`mlx_snn.functional._untraced`).
     """
+    if threading.current_thread().name == _WORKER_NAME:
+        return fn(*args)  # already on the graph-building thread
     stream = mx.default_stream(mx.default_device())
     streams = _thread_streams(cpu_streams() - 1)
     result: list = []
@@ -194,7 +197,7 @@ def _worker_jobs() -> queue.SimpleQueue:
                 while True:
                     jobs.get()()
 
-            threading.Thread(target=serve, name="mlx_snn-graph", daemon=True).start()
+            threading.Thread(target=serve, name=_WORKER_NAME, daemon=True).start()
             _jobs = jobs
     return _jobs
 
