@@ -96,6 +96,9 @@ def _reverse_loop(cfg, timing, primals, cotangents, outputs):
     h = outputs[1]
     T = h.shape[0]
     lanes = Lanes(h.shape[1:])
+    # a broadcast cotangent (loss = sum(spikes) gives ones broadcast to [T, ...])
+    # would send every step through MLX's strided kernels: copy it once instead
+    g_s, g_h = mx.contiguous(g_s), mx.contiguous(g_h)
     g_s, g_h, h = lanes.sequence(g_s), lanes.sequence(g_h), lanes.sequence(h)
     carry = lanes.state(g_v.astype(h[0].dtype))
     betas, thresholds = lanes.param(beta), lanes.param(thr)
