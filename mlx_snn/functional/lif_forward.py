@@ -5,16 +5,18 @@ surrogate: the backward pass is written by hand in
 :mod:`mlx_snn.functional.lif_backward`. Internal module: the public entry point
 is :func:`mlx_snn.functional.lif_sequence`.
 
-How the loop runs. :data:`~mlx_snn.functional._loops.BLOCK` steps are one
-compiled call: MLX fuses them into one kernel in which each element's state
-stays in a register from step to step, so a block reads its inputs once and
-writes its outputs once (and Python and MLX pay their per-call cost once per
-block, not per step). The lanes (batch rows,
-else features) are split into parts that run on their own CPU streams, i.e. on
-different cores (:mod:`mlx_snn._runtime`, ``set_cpu_streams``); every part
-computes exactly what one stream would, so results do not depend on the split.
-The per-step outputs are stacked into ``[T, B, ...]`` once at the end, spikes and
-membrane on different streams.
+How the loop runs. Each compiled call runs one step, or a block of
+:data:`~mlx_snn.functional._loops.BLOCK` steps for narrow inputs
+(:func:`~mlx_snn.functional._loops.steps_per_call`): MLX fuses a call into one
+C++ loop over the elements, with the state in a register. The lanes (batch
+rows, else features) are split into parts that run on their own CPU streams,
+i.e. on different cores (:mod:`mlx_snn._runtime`, ``set_cpu_streams``); every
+part computes exactly what one stream would, so results do not depend on the
+split. Under ``mx.grad`` the graph is built on the library's graph-building
+thread, where MLX still fuses the compiled calls
+(:mod:`~mlx_snn.functional._untraced`; on the calling thread a differentiated
+compiled function runs op by op). The per-step outputs are stacked into
+``[T, B, ...]`` once at the end.
 
 Precision. Float16 and bfloat16 inputs are read as they are and converted to
 float32 inside the compiled block: the membrane, the state carried from step to
@@ -23,17 +25,28 @@ step and the parameters are float32
 input's dtype, the membrane in float32 (the backward pass reads it; the public
 function casts what it returns).
 
-Memory budget (float32, subtract reset, bytes per element of ``x``; measured by
-``bench/lif_profile.py``). Forward: the block reads ``x`` (4) and writes spikes
-and membrane (8); stacking them reads and writes each again (16): 28 bytes, of
-which 12 are the floor (the membrane must be kept for the backward pass). The
-backward pass (:mod:`~mlx_snn.functional.lif_backward`) reads the spikes'
-cotangent and the membrane (8, plus 4 where the membrane's cotangent is used),
-writes the input gradient (4) and stacks it (8): 20-24 bytes. On the 2-core test
-machine one stream copies about 10 GB/s (``x + 1`` on 52 MB, read plus write) and
-two streams about 15 GB/s, so at ``T=25, B=128, N=4096`` (13.1 M elements) the
-forward pass needs at least ``28 * 13.1e6 / 15e9`` = 24 ms and the backward 17
-ms.
+Budget (float32, bytes moved per element of ``x``; ``bench/lif_profile.py``).
+
+- Forward under a gradient: the steps read ``x`` and write the membrane (8),
+  stacking the membrane reads and writes it (8), the spikes are one select pass
+  over it (8): 24 bytes; the floor is 12 (read ``x``, write spikes and the
+  membrane the backward pass needs). Without a gradient the steps write spikes
+  and membrane and only the spikes are stacked (16 bytes, floor 8: the
+  membrane reaches memory only if a caller evaluates it).
+- Backward (:mod:`~mlx_snn.functional.lif_backward`): the steps read the spikes'
+  cotangent, the membrane's cotangent and the membrane and write the input
+  gradient (16), stacking it moves 8: 24 bytes, plus 4 to fill the membrane's
+  zero cotangent when the loss does not use the membrane, plus 8 to copy a
+  broadcast spike cotangent (``loss = sum(spikes)``) once; floor 12.
+- Against the machine: ``x + 1`` on a 52 MB array (8 bytes per element) ran at
+  about 23 GB/s on one stream of the 2-core test machine. At ``T=25, B=128,
+  N=4096`` (13.1 M elements) one stream took about 29 ms forward (steps 19 ms,
+  stack 4.4 ms, spikes 4.3 ms) and 29 ms backward (measured as process CPU time
+  while other jobs loaded the machine, 2026-12-05), i.e. 11 GB/s effective: the
+  steps, not memory, are the limit. MLX's fused CPU loops run scalar code here
+  (g++ does not vectorise a fused loop with several outputs or a comparison
+  cast), about 1.5 ns per element and step, so the steps scale with cores: that
+  is what the split across streams buys.
 """
 
 from __future__ import annotations
