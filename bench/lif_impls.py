@@ -100,8 +100,8 @@ def mlx_list_loop(x_np, w_np) -> Impl:
 
     spike = snn.surrogate.atan(ALPHA)
     xs = [mx.array(a) for a in x_np]
-    ws = [mx.array(a) for a in w_np]
-    mx.eval(xs, ws)
+    w = mx.array(w_np)
+    mx.eval(xs, w)
 
     def spikes(xs_):
         v, out = mx.zeros(xs_[0].shape), []
@@ -113,7 +113,7 @@ def mlx_list_loop(x_np, w_np) -> Impl:
         return out
 
     def loss(xs_):
-        return sum((s * w_t).sum() for s, w_t in zip(spikes(xs_), ws, strict=True))
+        return (mx.stack(spikes(xs_)) * w).sum()
 
     grad = mx.grad(loss)
 
