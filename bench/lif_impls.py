@@ -16,12 +16,13 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable
 
-import mlx.core as mx
 import numpy as np
 
-import mlx_snn as snn
 from bench import peers
 from bench.runner import Impl
+
+# MLX is imported inside the MLX implementations only, so that a process that
+# runs a torch peer alone (bench/cell.py) never loads it
 
 BETA, THRESHOLD, ALPHA = 0.9, 1.0, 2.0
 
@@ -33,7 +34,9 @@ def inputs(T: int, B: int, N: int, seed: int = 0) -> tuple[np.ndarray, np.ndarra
     return x, w
 
 
-def _mlx_impl(run: Callable[[mx.array], mx.array], x_np, w_np, reference, compiled=False):
+def _mlx_impl(run: Callable, x_np, w_np, reference, compiled=False):
+    import mlx.core as mx
+
     x, w = mx.array(x_np), mx.array(w_np)
     mx.eval(x, w)
     grad = mx.grad(lambda x_: (run(x_) * w).sum())
@@ -49,6 +52,8 @@ def _mlx_impl(run: Callable[[mx.array], mx.array], x_np, w_np, reference, compil
 def ours(x_np, w_np, *, variant: str = "loop", reset_timing: str = "immediate") -> Impl | str:
     """``variant``: ``"loop"`` (``snn.LIF(algorithm="loop")``), ``"compiled"`` (that under
     mx.compile), ``"parallel"`` (``snn.ParallelLIF``)."""
+    import mlx_snn as snn
+
     kwargs = dict(beta=BETA, threshold=THRESHOLD, reset="subtract")
     surrogate = snn.surrogate.atan(ALPHA)
     if variant == "parallel":
@@ -64,6 +69,10 @@ def ours(x_np, w_np, *, variant: str = "loop", reset_timing: str = "immediate") 
 
 def plain_mlx_loop(x_np, w_np) -> Impl:
     """The obvious MLX code: a Python loop over time that autograd differentiates."""
+    import mlx.core as mx
+
+    import mlx_snn as snn
+
     spike = snn.surrogate.atan(ALPHA)
 
     def run(x):
@@ -78,6 +87,42 @@ def plain_mlx_loop(x_np, w_np) -> Impl:
     return _mlx_impl(run, x_np, w_np, "immediate")
 
 
+def mlx_list_loop(x_np, w_np) -> Impl:
+    """The plain MLX loop differentiated w.r.t. a list of per-step inputs ``[x_0, ...]``.
+
+    Differentiating slices ``x[t]`` of one array costs a full-size zero array per
+    step in MLX; split once into a list, the autograd loop is the reference that a
+    hand-written backward must beat. The loss is ``sum_t sum(s_t * w_t)``.
+    """
+    import mlx.core as mx
+
+    import mlx_snn as snn
+
+    spike = snn.surrogate.atan(ALPHA)
+    xs = [mx.array(a) for a in x_np]
+    w = mx.array(w_np)
+    mx.eval(xs, w)
+
+    def spikes(xs_):
+        v, out = mx.zeros(xs_[0].shape), []
+        for x_t in xs_:
+            h = BETA * v + x_t
+            s = spike(h - THRESHOLD)
+            v = h - THRESHOLD * s
+            out.append(s)
+        return out
+
+    def loss(xs_):
+        return (mx.stack(spikes(xs_)) * w).sum()
+
+    grad = mx.grad(loss)
+
+    def outputs():
+        return np.array(mx.stack(spikes(xs))), np.array(mx.stack(grad(xs)))
+
+    return Impl(lambda: mx.eval(grad(xs)), outputs, "mlx", "immediate")
+
+
 def mlxsnn(x_np, w_np) -> Impl | str:
     lib = peers.load("mlxsnn")
     if lib is None:
@@ -89,6 +134,8 @@ def mlxsnn(x_np, w_np) -> Impl | str:
         surrogate_fn="arctan",
         surrogate_scale=ALPHA,
     )
+
+    import mlx.core as mx
 
     def run(x):
         state, out = layer.init_state(*x.shape[1:]), []

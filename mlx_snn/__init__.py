@@ -22,6 +22,7 @@ from . import (
     training,
     viz,
 )
+from ._runtime import cpu_streams, set_cpu_streams
 from .nn import (
     AMOS,
     LIF,
@@ -54,6 +55,7 @@ __all__ = [
     "VotingLayer",
     "__version__",
     "backends",
+    "cpu_streams",
     "data",
     "distributed",
     "encode",
@@ -62,6 +64,7 @@ __all__ = [
     "models",
     "monitor",
     "nir",
+    "set_cpu_streams",
     "surrogate",
     "training",
     "viz",

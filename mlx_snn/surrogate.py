@@ -111,7 +111,9 @@ class FastSigmoid(Surrogate):
         check_positive("slope", self.slope)
 
     def derivative(self, x):
-        return mx.reciprocal(mx.square(1.0 + self.slope * mx.abs(x)))
+        # 1 / y, not mx.reciprocal(y): the same value, but MLX's fused CPU kernels
+        # vectorise a division and not a reciprocal
+        return 1.0 / mx.square(1.0 + self.slope * mx.abs(x))
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,20 @@
 """snn.LIF / functional.lif_sequence against the float64 reference, forward and backward.
 
 Tolerances (fp32 library vs float64 reference): membrane and state within
-1e-5 * max(1, |ref|); gradients within 1e-4 * max(1, |ref|); spikes identical.
+1e-5 * max(1, |ref|); gradients of x and v0 within 1e-4 * max(1, |ref|); gradients
+of beta and threshold within 5e-4 * max(1, |ref|); spikes identical.
 Test inputs keep every membrane at least 1e-6 away from the threshold, so an
 exact-tie disagreement between fp32 and fp64 cannot occur.
+
+Why beta and threshold get 5e-4: their gradients sum ``T*B*N`` products such as
+``g_x,t * v_{t-1}`` whose magnitudes add up to hundreds of times the result (2900
+against 3.88 at T = 1000, shape (2, 8)), and ``g_x`` depends on the surrogate
+derivative, whose slope (50 for fast_sigmoid(25)) turns a 1-2 ulp difference in
+one membrane within 1e-3 of the threshold into a tenth of a 1e-4 tolerance. Over
+60 random inputs of that test, even the correctly rounded fp32 membrane (the best
+any fp32 forward pass can return) gave beta gradients up to 1.67e-4 * |ref| off
+(std 0.26e-4), the step loop up to 1.28e-4 and the parallel algorithm up to
+1.34e-4: that is fp32's floor for this sum, the same for both algorithms.
 """
 
 from __future__ import annotations
@@ -17,11 +28,12 @@ import reference as ref
 from conftest import assert_close, to_np
 
 import mlx_snn as snn
-import mlx_snn.functional.lif_backward as lif_backward
 from mlx_snn.functional import lif_sequence
+from mlx_snn.functional._loops import BLOCK
 
 MEM_RTOL = 1e-5
 GRAD_RTOL = 1e-4
+PARAM_GRAD_RTOL = 5e-4  # reductions over T*B*N terms: see the module docstring
 
 SURROGATES = {
     "fast_sigmoid": {"slope": 25.0},
@@ -50,7 +62,7 @@ def check_no_ties(x, beta, th, reset, timing, v0=None):
     return out
 
 
-def run_case(x, reset, timing, detach, surrogate, beta, th, v0, rng):
+def run_case(x, reset, timing, detach, surrogate, beta, th, v0, rng, algorithm="loop"):
     """Compare forward outputs and all gradients with the reference."""
     expected = check_no_ties(x, beta, th, reset, timing, v0)
     g_s = rng.normal(size=x.shape).astype(np.float32)
@@ -72,7 +84,7 @@ def run_case(x, reset, timing, detach, surrogate, beta, th, v0, rng):
             detach_reset=detach,
             v0=v0_,
             reset_timing=timing,
-            algorithm="loop",  # the step loop's parity (the parallel path: test_parallel_lif.py)
+            algorithm=algorithm,
         )
 
     out, vjps = mx.vjp(
@@ -100,7 +112,8 @@ def run_case(x, reset, timing, detach, surrogate, beta, th, v0, rng):
         v0,
     )
     for name, got in zip(("x", "v0", "beta", "threshold"), vjps, strict=True):
-        assert_close(got, grads[name], GRAD_RTOL, f"grad {name}")
+        rtol = GRAD_RTOL if name in ("x", "v0") else PARAM_GRAD_RTOL
+        assert_close(got, grads[name], rtol, f"grad {name}")
 
 
 @pytest.mark.parametrize("reset,timing,detach", MODES)
@@ -110,27 +123,31 @@ def test_lif_matches_reference_every_mode_and_surrogate(reset, timing, detach, s
     run_case(x, reset, timing, detach, surrogate, 0.9, 1.0, None, rng)
 
 
-@pytest.mark.parametrize("reset,timing,detach", [m for m in MODES if m[1] == "immediate"])
+@pytest.mark.parametrize("reset,timing,detach", MODES)
 @pytest.mark.parametrize("surrogate", list(SURROGATES))
 @pytest.mark.parametrize("T", [1, 25, 300])
-def test_fused_reverse_step_matches_reference(monkeypatch, reset, timing, detach, surrogate, T):
-    # the fused backward step runs for wide slices only; force it on a small input
-    monkeypatch.setattr(lif_backward, "FUSED_MIN_SLICE", 0)
+def test_blocked_loop_matches_reference_across_block_edges(reset, timing, detach, surrogate, T):
+    # T = 25 and 300 end in a partial block of _loops.BLOCK steps
+    assert 25 % BLOCK and 300 % BLOCK
     x, rng = make_inputs((T, 3, 16), seed=T + 7)
     run_case(x, reset, timing, detach, surrogate, 0.9, 1.0, None, rng)
 
 
-def test_wide_input_takes_the_fused_backward_and_matches_reference():
-    assert 4 * 16384 >= lif_backward.FUSED_MIN_SLICE
-    x, rng = make_inputs((4, 4, 16384), seed=3)
-    run_case(x, "subtract", "immediate", False, "atan", 0.9, 1.0, None, rng)
+def test_wide_input_split_across_streams_matches_reference():
+    previous = snn.set_cpu_streams(2)
+    try:
+        x, rng = make_inputs((4, 4, 16384), seed=3)
+        run_case(x, "subtract", "immediate", False, "atan", 0.9, 1.0, None, rng)
+    finally:
+        snn.set_cpu_streams(previous)
 
 
 @pytest.mark.parametrize("reset,timing,detach", MODES)
 @pytest.mark.parametrize("T", [1, 2, 1000])
-def test_lif_matches_reference_short_and_long_sequences(reset, timing, detach, T):
+@pytest.mark.parametrize("algorithm", ["loop", "parallel"])
+def test_lif_matches_reference_short_and_long_sequences(reset, timing, detach, T, algorithm):
     x, rng = make_inputs((T, 2, 8), seed=T)
-    run_case(x, reset, timing, detach, "fast_sigmoid", 0.95, 1.0, None, rng)
+    run_case(x, reset, timing, detach, "fast_sigmoid", 0.95, 1.0, None, rng, algorithm)
 
 
 @pytest.mark.parametrize("reset,timing,detach", MODES)

@@ -56,6 +56,8 @@ from .._checks import (
 )
 from .._params import POSITIVE, UNIT, check_state, functional_param
 from ..kernels import registry as _kernel_registry
+from ._loops import compute_dtype
+from ._untraced import untraced_function
 from .lif_backward import backward_delayed, backward_immediate
 from .lif_forward import RESETS, TIMINGS, delayed_charge, loop_forward, reset_membrane
 from .parallel_lif import DEFAULT_CHUNK, check_parallel_mode, choose_algorithm, run_parallel
@@ -156,19 +158,26 @@ def lif_step(
 
 @functools.cache
 def _loop_fn(reset, timing, surrogate, detach, need_beta, need_thr):
-    """The step loop with its hand-written backward, as one ``mx.custom_function``."""
+    """The step loop with its hand-written backward (a custom function whose graphs
+    are fused under ``mx.grad``, :mod:`~mlx_snn.functional._untraced`), computing in
+    :func:`~mlx_snn.functional._loops.compute_dtype`; returns ``(spikes, mem,
+    state)`` in the input's dtype."""
     cfg = (reset, surrogate, detach, need_beta, need_thr)
     backward = backward_immediate if timing == "immediate" else backward_delayed
+    lif = untraced_function(
+        lambda x, v0, beta, threshold: loop_forward(reset, timing, x, v0, beta, threshold),
+        lambda primals, cotangents, outputs: backward(cfg, primals, cotangents, outputs),
+        n_outputs=3,
+        forward_for_grad=lambda x, v0, beta, threshold: loop_forward(
+            reset, timing, x, v0, beta, threshold, membrane_first=True
+        ),
+    )
 
-    @mx.custom_function
-    def lif(x, v0, beta, threshold):
-        return loop_forward(reset, timing, x, v0, beta, threshold)
+    def run(x, v0, beta, threshold):
+        s, h, v = lif(x, v0.astype(compute_dtype(x.dtype)), beta, threshold)
+        return s, h.astype(x.dtype), v.astype(x.dtype)
 
-    @lif.vjp
-    def lif_vjp(primals, cotangents, outputs):
-        return backward(cfg, primals, cotangents, outputs)
-
-    return lif
+    return run
 
 
 def _grad_flag(flag_name: str, flag: object, name: str, value: object) -> bool:
@@ -204,7 +213,9 @@ def lif_sequence(
 
     Args:
         x: input current ``[T, B, ...]`` (floating point, ``T >= 1``; an empty batch
-            gives empty outputs).
+            gives empty outputs). Float16 and bfloat16 are computed in float32
+            (membrane, state, parameters and the backward pass); the results come
+            back in ``x``'s dtype.
         beta: decay in ``[0, 1]``; a float (constant) or an array broadcastable to
             the feature shape ``x.shape[2:]``. Arrays are used as given: clip them
             yourself if they are learned (``snn.LIF`` does).
@@ -274,7 +285,7 @@ def lif_sequence(
     need_beta = _grad_flag("beta_grad", beta_grad, "beta", beta)
     need_thr = _grad_flag("threshold_grad", threshold_grad, "threshold", threshold)
     check_sequence("x", x)
-    beta, threshold = _beta_threshold(beta, threshold, tuple(x.shape[2:]), x.dtype)
+    beta, threshold = _beta_threshold(beta, threshold, tuple(x.shape[2:]), compute_dtype(x.dtype))
     v0 = check_state("v0", v0, x.shape[1:], x.dtype)
     if algorithm == "parallel":
         check_parallel_mode(reset, reset_timing)

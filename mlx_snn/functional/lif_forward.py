@@ -1,9 +1,52 @@
 r"""The LIF update equations and the step loop (the forward pass of ``algorithm="loop"``).
 
-Equations and symbols as in :mod:`mlx_snn.functional.lif`. The loop runs one
-compiled step per time step and computes no surrogate: the backward pass is
-written by hand in :mod:`mlx_snn.functional.lif_backward`. Internal module: the
-public entry point is :func:`mlx_snn.functional.lif_sequence`.
+Equations and symbols as in :mod:`mlx_snn.functional.lif`. The loop computes no
+surrogate: the backward pass is written by hand in
+:mod:`mlx_snn.functional.lif_backward`. Internal module: the public entry point
+is :func:`mlx_snn.functional.lif_sequence`.
+
+How the loop runs. Each compiled call runs one step, or a block of
+:data:`~mlx_snn.functional._loops.BLOCK` steps for narrow inputs
+(:func:`~mlx_snn.functional._loops.steps_per_call`): MLX fuses a call into one
+C++ loop over the elements, with the state in a register. The lanes (batch
+rows, else features) are split into parts that run on their own CPU streams,
+i.e. on different cores (:mod:`mlx_snn._runtime`, ``set_cpu_streams``); every
+part computes exactly what one stream would, so results do not depend on the
+split. Under ``mx.grad`` the graph is built on the library's graph-building
+thread, where MLX still fuses the compiled calls
+(:mod:`~mlx_snn.functional._untraced`; on the calling thread a differentiated
+compiled function runs op by op). The per-step outputs are stacked into
+``[T, B, ...]`` once at the end.
+
+Precision. Float16 and bfloat16 inputs are read as they are and converted to
+float32 inside the compiled block: the membrane, the state carried from step to
+step and the parameters are float32
+(:func:`~mlx_snn.functional._loops.compute_dtype`); spikes come out in the
+input's dtype, the membrane in float32 (the backward pass reads it; the public
+function casts what it returns).
+
+Budget (float32, bytes moved per element of ``x``; ``bench/lif_profile.py``).
+
+- Forward under a gradient: the steps read ``x`` and write the membrane (8),
+  stacking the membrane reads and writes it (8), the spikes are one select pass
+  over it (8): 24 bytes; the floor is 12 (read ``x``, write spikes and the
+  membrane the backward pass needs). Without a gradient the steps write spikes
+  and membrane and only the spikes are stacked (16 bytes, floor 8: the
+  membrane reaches memory only if a caller evaluates it).
+- Backward (:mod:`~mlx_snn.functional.lif_backward`): the steps read the spikes'
+  cotangent, the membrane's cotangent and the membrane and write the input
+  gradient (16), stacking it moves 8: 24 bytes, plus 4 to fill the membrane's
+  zero cotangent when the loss does not use the membrane, plus 8 to copy a
+  broadcast spike cotangent (``loss = sum(spikes)``) once; floor 12.
+- Against the machine: ``x + 1`` on a 52 MB array (8 bytes per element) ran at
+  about 23 GB/s on one stream of the 2-core test machine. At ``T=25, B=128,
+  N=4096`` (13.1 M elements) one stream took about 29 ms forward (steps 19 ms,
+  stack 4.4 ms, spikes 4.3 ms) and 29 ms backward (measured as process CPU time
+  while other jobs loaded the machine, 2026-12-05), i.e. 11 GB/s effective: the
+  steps, not memory, are the limit. MLX's fused CPU loops run scalar code here
+  (g++ does not vectorise a fused loop with several outputs or a comparison
+  cast), about 1.5 ns per element and step, so the steps scale with cores: that
+  is what the split across streams buys.
 """
 
 from __future__ import annotations
@@ -12,7 +55,16 @@ import functools
 
 import mlx.core as mx
 
-__all__ = ["RESETS", "TIMINGS", "delayed_charge", "loop_forward", "reset_membrane"]
+from ._loops import Lanes, steps_per_call
+
+__all__ = [
+    "RESETS",
+    "TIMINGS",
+    "delayed_charge",
+    "fire",
+    "loop_forward",
+    "reset_membrane",
+]
 
 RESETS = ("subtract", "zero", "none")
 TIMINGS = ("immediate", "delayed")
@@ -36,38 +88,87 @@ def reset_membrane(h, s, threshold, reset):
     return h
 
 
+def fire(h, threshold, timing):
+    """Spikes of membrane ``h``: 1 where ``h >= θ`` (immediate timing) or ``h > θ``
+    (delayed), else 0, in ``h``'s dtype."""
+    return (h > threshold if timing == "delayed" else h >= threshold).astype(h.dtype)
+
+
 @functools.cache
-def _forward_step(reset: str, timing: str):
-    """Compiled forward step (no surrogate: the backward is written by hand)."""
+def _forward_block(reset: str, timing: str, n: int, out_dtype: mx.Dtype | None):
+    """Compiled ``n`` steps: ``(x [n, ...], v, beta, threshold)`` -> the spikes
+    ``(s_0, ..., s_{n-1})`` in ``out_dtype`` (none when ``out_dtype`` is ``None``),
+    the membranes ``(h_0, ..., h_{n-1})``, then (immediate timing) the state after
+    the block. ``v`` is the state entering the block (delayed timing: the previous
+    membrane, whose spike is the reset due now, so the last membrane is the state)."""
 
-    def immediate(x_t, v, beta, threshold):
-        h = beta * v + x_t
-        s = (h >= threshold).astype(x_t.dtype)
-        return s, h, reset_membrane(h, s, threshold, reset)
-
-    def delayed(x_t, m, s_prev, beta, threshold):
-        m = delayed_charge(m, x_t, s_prev, beta, threshold, reset)
-        return (m > threshold).astype(x_t.dtype), m
-
-    return mx.compile(immediate if timing == "immediate" else delayed)
-
-
-def loop_forward(reset, timing, x, v0, beta, threshold):
-    """``(spikes [T, ...], mem [T, ...], state)`` by the compiled step loop."""
-    step = _forward_step(reset, timing)
-    spikes, mems = [], []
-    if timing == "immediate":
-        v = v0
-        for t in range(x.shape[0]):
-            s, h, v = step(x[t], v, beta, threshold)
-            spikes.append(s)
+    def block(xb, v, beta, threshold):
+        spikes, mems = [], []
+        for j in range(n):
+            x_t = xb[j].astype(v.dtype)
+            if timing == "immediate":
+                h = beta * v + x_t
+                s = fire(h, threshold, timing)
+                v = reset_membrane(h, s, threshold, reset)
+            else:
+                v = h = delayed_charge(v, x_t, fire(v, threshold, timing), beta, threshold, reset)
+                s = fire(h, threshold, timing)
+            if out_dtype is not None:
+                spikes.append(s.astype(out_dtype))
             mems.append(h)
-        return mx.stack(spikes), mx.stack(mems), v
-    m = v0
-    s = (v0 > threshold).astype(x.dtype)
-    for t in range(x.shape[0]):
-        s, m = step(x[t], m, s, beta, threshold)
-        spikes.append(s)
-        mems.append(m)
-    mem = mx.stack(mems)
-    return mx.stack(spikes), mem, m
+        return (*spikes, *mems, v) if timing == "immediate" else (*spikes, *mems)
+
+    return mx.compile(block)
+
+
+@functools.cache
+def _spikes(timing: str, dtype: mx.Dtype):
+    """Compiled ``(mem [T, ...], threshold)`` -> spikes in ``dtype`` (the values of
+    :func:`fire`; written as a select, which MLX's fused CPU kernel vectorises:
+    about 1.7x faster than a cast of the comparison here)."""
+
+    def spikes(mem, threshold):
+        above = mem > threshold if timing == "delayed" else mem >= threshold
+        return mx.where(above, 1.0, 0.0).astype(dtype)
+
+    return mx.compile(spikes)
+
+
+def loop_forward(reset, timing, x, v0, beta, threshold, membrane_first=False):
+    """``(spikes [T, ...], mem [T, ...], state)`` by the compiled step loop.
+
+    ``v0``, ``beta`` and ``threshold`` are in the compute dtype of ``x.dtype``
+    (:func:`~mlx_snn.functional._loops.compute_dtype`; ``v0 [B, ...]``; parameters
+    broadcastable to the features). Spikes come out in ``x.dtype``, the membrane
+    and the state in the compute dtype.
+
+    Two ways to the same numbers. By default the steps write spikes and membrane
+    and each is stacked by its own lazy op (two streams): the membrane reaches a
+    ``[T, ...]`` array only if something evaluates it. With ``membrane_first``
+    (for a backward pass, which reads the membrane anyway) the steps write only
+    the membrane and the spikes are one pass over it: faster steps, one stack.
+    """
+    T = x.shape[0]
+    lanes = Lanes(x.shape[1:])
+    xs, v = lanes.sequence(x), lanes.state(v0)
+    betas, thresholds = lanes.param(beta), lanes.param(threshold)
+    spikes, mems = [], []
+    k = 0 if membrane_first else 1  # spike outputs per step
+    steps = steps_per_call(lanes.part_elements)
+    for t0 in range(0, T, steps):
+        n = min(steps, T - t0)
+        block = _forward_block(reset, timing, n, None if membrane_first else x.dtype)
+        outs = []
+        for j, part in enumerate(lanes.parts):
+            with mx.stream(part.stream):
+                out = block(xs[j][t0 : t0 + n], v[j], betas[j], thresholds[j])
+            v[j] = out[-1]
+            outs.append(out)
+        spikes += [[out[i] for out in outs] for i in range(k * n)]
+        mems += [[out[k * n + i] for out in outs] for i in range(n)]
+    first, last = lanes.parts[0].stream, lanes.parts[-1].stream
+    mem = lanes.join_sequence(mems, last)
+    if membrane_first:
+        with mx.stream(first):
+            return _spikes(timing, x.dtype)(mem, threshold), mem, lanes.join_state(v)
+    return lanes.join_sequence(spikes, first), mem, lanes.join_state(v)

@@ -64,6 +64,7 @@ import numpy as np
 
 from .. import surrogate as _surrogate
 from .._checks import check_choice
+from ._loops import compute_dtype as _compute_dtype
 from .lif_backward import backward_delayed as _backward_delayed
 from .lif_backward import backward_immediate as _backward_immediate
 from .lif_forward import RESETS, TIMINGS
@@ -350,8 +351,8 @@ def _settle(s, x, m0, beta, thr, reset, timing, chunk):
 def _scan_recurrence(a, d, k, g_last, k_per_step=False):
     """``q_t = a_t + d_t c_t``, ``c_{t-1} = k_t q_t``, ``c_{T-1} = g_last`` by a reverse scan.
 
-    Same contract as ``functional.lif._reverse_recurrence`` (``k`` per step
-    ``[T, ...]`` when ``k_per_step``); returns ``(q, c_{-1})``.
+    The ``solve`` of :func:`~mlx_snn.functional.lif_backward.backward_immediate`
+    (``k`` per step ``[T, ...]`` when ``k_per_step``); returns ``(q, c_{-1})``.
     """
     d_last = g_last if d is None else d[-1] * g_last
     b = mx.concatenate([a[:-1], (a[-1] + d_last)[None]])
@@ -397,11 +398,15 @@ def run_parallel(
     """Internal: ``(spikes, mem, state)`` by the parallel algorithm, differentiable.
 
     Called by :func:`mlx_snn.functional.lif_sequence` with checked arguments.
+    16-bit inputs run in float32 (:func:`~mlx_snn.functional._loops.compute_dtype`);
+    the results come back in the input's dtype.
     """
     fn = _parallel_fn(
         reset, reset_timing, surrogate, detach_reset, beta_grad, threshold_grad, chunk
     )
-    return fn(x, v0, beta, threshold)
+    dtype = _compute_dtype(x.dtype)
+    s, h, v = fn(x.astype(dtype), v0.astype(dtype), beta.astype(dtype), threshold.astype(dtype))
+    return s.astype(x.dtype), h.astype(x.dtype), v.astype(x.dtype)
 
 
 def choose_algorithm(shape: tuple[int, ...], reset: str, reset_timing: str) -> str:

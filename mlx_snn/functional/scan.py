@@ -40,6 +40,8 @@ import numpy as np
 from .. import backends, kernels
 from .._checks import check_bool, check_choice, check_float_array
 from ..kernels import registry as _kernel_registry
+from ._loops import Lanes, compute_dtype, steps_per_call
+from ._untraced import untraced_function
 
 __all__ = ["METHODS", "linear_scan"]
 
@@ -47,8 +49,18 @@ METHODS = ("auto", "loop", "strided", "doubling")
 
 
 @functools.cache
-def _step():
-    return mx.compile(lambda a_t, h, b_t: a_t * h + b_t)
+def _scan_block(n: int, per_step: bool):
+    """Compiled ``n`` steps ``h = a_t h + b_t``: ``(a, h, b [n, ...])`` -> ``(h_0, ..., h_{n-1})``
+    (``a`` is ``[n, ...]`` when ``per_step``)."""
+
+    def block(a, h, b):
+        outs = []
+        for j in range(n):
+            h = (a[j] if per_step else a) * h + b[j]
+            outs.append(h)
+        return tuple(outs)
+
+    return mx.compile(block)
 
 
 def _is_const(a, b):
@@ -56,20 +68,48 @@ def _is_const(a, b):
 
 
 def _loop(a, b):
-    """Sequential scan from zero; ``a`` is ``[T, ...]`` or constant."""
-    step = _step()
+    """Sequential scan from zero over axis 0; ``a`` is ``[T, ...]`` or constant.
+
+    :func:`~mlx_snn.functional._loops.steps_per_call` steps per compiled call, the lanes
+    split across CPU streams (:mod:`~mlx_snn.functional._loops`), one stack at the end.
+    """
+    T = b.shape[0]
     per_step = not _is_const(a, b)
-    h = mx.zeros(b.shape[1:], b.dtype)
-    out = []
-    for t in range(b.shape[0]):
-        h = step(a[t] if per_step else a, h, b[t])
-        out.append(h)
-    return mx.stack(out)
+    lanes = Lanes(b.shape[1:])
+    bs = lanes.sequence(b)
+    as_ = lanes.sequence(a) if per_step else lanes.param(a)
+    h = [mx.zeros_like(part[0]) for part in bs]
+    steps = steps_per_call(lanes.part_elements)
+    pieces = []
+    for t0 in range(0, T, steps):
+        n = min(steps, T - t0)
+        block = _scan_block(n, per_step)
+        outs = []
+        for j, part in enumerate(lanes.parts):
+            with mx.stream(part.stream):
+                out = block(as_[j][t0 : t0 + n] if per_step else as_[j], h[j], bs[j][t0 : t0 + n])
+            h[j] = out[-1]
+            outs.append(out)
+        pieces += [[out[i] for out in outs] for i in range(n)]
+    return lanes.join_sequence(pieces, lanes.parts[0].stream)
 
 
 def _doubling(a, b):
-    """Hillis-Steele: after the pass with offset d, b_t holds the scan of (t-2d, t]."""
-    a = mx.broadcast_to(a if not _is_const(a, b) else a[None], b.shape)
+    """Hillis-Steele: after the pass with offset d, b_t holds the scan of (t-2d, t].
+
+    A constant decay enters the pass with offset ``d`` as ``a^d`` computed by one
+    ``power`` call (correctly rounded), not by squaring ``a`` again and again:
+    each squaring doubles the relative error, and for a constant ``a`` those errors
+    all have one sign (``0.95^512`` by squaring: ``-97`` ulp), which biased every
+    membrane of the parallel LIF the same way.
+    """
+    if _is_const(a, b):
+        T, d = b.shape[0], 1
+        while d < T:
+            a_d = a if d == 1 else mx.power(mx.abs(a), d)  # d even: a^d = |a|^d
+            b = mx.concatenate([b[:d], a_d * b[:-d] + b[d:]])
+            d *= 2
+        return b
     T, d = b.shape[0], 1
     while d < T:
         b = mx.concatenate([b[:d], a[d:] * b[:-d] + b[d:]])
@@ -112,7 +152,6 @@ def _strided(a, b, L):
     G, pad = _blocks(T, L)
     const = _is_const(a, b)
     bb = _pad_time(b, pad).reshape(G, L, *F)
-    step = _step()
     if const:
         P = decay_powers(a, L)[1:]  # [L, ...]
         a_block = P[L - 1]
@@ -121,12 +160,9 @@ def _strided(a, b, L):
         a = _pad_time(mx.broadcast_to(a, b.shape), pad, 1.0).reshape(G, L, *F)
         P = mx.cumprod(a, axis=1)
         a_block = P[:, L - 1]
-    h = mx.zeros((G, *F), b.dtype)
-    outs = []
-    for j in range(L):
-        h = step(a if const else a[:, j], h, bb[:, j])
-        outs.append(h)
-    h = _fix_up(mx.stack(outs, axis=1), P, a_block, L)
+    # the in-block scans: L steps over the block axis, all blocks at once
+    h_loc = _loop(a if const else a.swapaxes(0, 1), bb.swapaxes(0, 1)).swapaxes(0, 1)
+    h = _fix_up(h_loc, P, a_block, L)
     return h.reshape(G * L, *F)[:T]
 
 
@@ -191,29 +227,42 @@ def fold_initial(a: mx.array, b: mx.array, h0: mx.array) -> mx.array:
     return mx.concatenate([(b[0] + a0 * h0)[None], b[1:]])
 
 
+def _scan_forward(method, a, b, h0):
+    return (scan_from_zero(a, fold_initial(a, b, h0), method),)
+
+
+def _scan_backward(method, primals, cotangents, outputs):
+    a, b, h0 = primals
+    (cotangent,), (h,) = cotangents, outputs
+    const = _is_const(a, b)
+    # reverse scan of the cotangent with the next step's decay
+    if const:
+        g_b = scan_from_zero(a, cotangent[::-1], method)[::-1]
+    else:
+        a_next = mx.concatenate([a[1:], mx.zeros_like(a[:1])])
+        g_b = scan_from_zero(a_next[::-1], cotangent[::-1], method)[::-1]
+    h_prev = mx.concatenate([mx.broadcast_to(h0, b.shape[1:])[None], h[:-1]])
+    g_a = sum_to_shape(g_b * h_prev, a.shape)
+    g_h0 = sum_to_shape((a if const else a[0]) * g_b[0], h0.shape)
+    return g_a, g_b, g_h0
+
+
 @functools.cache
 def _scan_fn(method):
-    @mx.custom_function
-    def scan(a, b, h0):
-        return scan_from_zero(a, fold_initial(a, b, h0), method)
+    """The scan from ``h0`` with its reverse-scan backward, computing in
+    :func:`~mlx_snn.functional._loops.compute_dtype` (``a`` and ``h0`` come in it);
+    the result in ``b``'s dtype. Fused under ``mx.grad`` too
+    (:mod:`~mlx_snn.functional._untraced`)."""
+    scan = untraced_function(
+        functools.partial(_scan_forward, method),
+        functools.partial(_scan_backward, method),
+        n_outputs=1,
+    )
 
-    @scan.vjp
-    def scan_vjp(primals, cotangent, output):
-        a, b, h0 = primals
-        h = output
-        const = _is_const(a, b)
-        # reverse scan of the cotangent with the next step's decay
-        if const:
-            g_b = scan_from_zero(a, cotangent[::-1], method)[::-1]
-        else:
-            a_next = mx.concatenate([a[1:], mx.zeros_like(a[:1])])
-            g_b = scan_from_zero(a_next[::-1], cotangent[::-1], method)[::-1]
-        h_prev = mx.concatenate([mx.broadcast_to(h0, b.shape[1:])[None], h[:-1]])
-        g_a = sum_to_shape(g_b * h_prev, a.shape)
-        g_h0 = sum_to_shape((a if const else a[0]) * g_b[0], h0.shape)
-        return g_a, g_b, g_h0
+    def run(a, b, h0):
+        return scan(a, b.astype(compute_dtype(b.dtype)), h0)[0].astype(b.dtype)
 
-    return scan
+    return run
 
 
 def _as_param(name, value, dtype):
@@ -239,8 +288,9 @@ def _check_args(a, b, h0):
     check_float_array("b", b, min_ndim=1)
     if b.shape[0] < 1:
         raise ValueError(f"b must have at least one time step; got shape {b.shape}")
-    a = _as_param("a", a, b.dtype)
-    h0 = mx.zeros((), b.dtype) if h0 is None else _as_param("h0", h0, b.dtype)
+    dtype = compute_dtype(b.dtype)
+    a = _as_param("a", a, dtype)
+    h0 = mx.zeros((), dtype) if h0 is None else _as_param("h0", h0, dtype)
     if a.ndim == b.ndim:
         if a.shape[0] not in (1, b.shape[0]):
             raise ValueError(
@@ -272,6 +322,9 @@ def linear_scan(
             negative included; not checked); products of up to one block of decays
             must stay finite.
         b: inputs ``[T, ...]`` (floating point, ``T >= 1``; other axes may be empty).
+            Float16 and bfloat16 are computed in float32 (``a``, ``h0`` and the
+            carried state too); ``h`` and the gradient of ``b`` come back in
+            ``b``'s dtype.
         h0: initial value, broadcastable to ``b.shape[1:]`` (default 0).
         reverse: run from ``t = T-1`` down to 0 (a bool).
         backend: ``"auto"`` | ``"mlx"`` | ``"metal"`` | ``"cuda"``. ``"metal"`` and
