@@ -59,6 +59,49 @@ PATH_FIELDS = ("data_dir", "cache_dir", "out")
 # --- start-up -------------------------------------------------------------------------------
 
 
+@dataclass
+class RunConfig:
+    """The settings every example has (the flags of :func:`add_run_flags`, and
+    ``--data-dir``, ``--epochs``); an example's ``Config`` adds its own and may give these
+    other defaults."""
+
+    epochs: int = 1
+    stop_after: int | None = None
+    limit: int | None = None
+    test_limit: int | None = None
+    batch_size: int = 128
+    eval_batch_size: int = 256
+    lr: float = 1e-3
+    seed: int = 0
+    data_dir: str | None = None
+    out: str = "runs/example"
+    resume: bool = False
+    compile: bool = False
+    quiet: bool = False
+    checkpoint_every: int = 100
+    plots: bool = False
+    cost: bool = False
+    ranks: int = 1  # processes of the run (set from mlx.launch's group, not an option)
+
+
+# the settings of RunConfig that must agree between a checkpoint and the run resuming it
+SCHEDULE_FIELDS = ("epochs", "limit", "batch_size", "lr", "seed", "ranks")
+
+
+def prepare(cfg: RunConfig) -> tuple[RunConfig, Path]:
+    """Make the ``--out`` folder; return ``cfg`` with ``ranks`` set from the launched group
+    (1 without ``mlx.launch``) and the folder."""
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    return dataclasses.replace(cfg, ranks=dist.size()), out
+
+
+def check_ranks(n: int, what: str) -> None:
+    """Exit when ``n`` samples are too few to give every rank one."""
+    if n < dist.size():
+        raise SystemExit(f"{n} {what} cannot be shared by {dist.size()} ranks")
+
+
 def check_optional_imports(script: str, modules: Iterable[str] = ("tqdm", "matplotlib")) -> None:
     """Exit with a one-line hint when a module of an optional extra is missing."""
     missing = [m for m in modules if importlib.util.find_spec(m) is None]
@@ -98,8 +141,9 @@ def main(
     return 0
 
 
-def add_run_flags(p: argparse.ArgumentParser, defaults, checkpoint_every: str) -> None:
-    """The flags every example has; defaults from ``defaults`` (the example's ``Config()``).
+def add_run_flags(p: argparse.ArgumentParser, defaults: RunConfig, checkpoint_every: str) -> None:
+    """The flags of :class:`RunConfig` but ``--epochs`` and ``--data-dir`` (whose help is the
+    example's own); defaults from ``defaults`` (the example's ``Config()``).
 
     ``checkpoint_every`` says what the default number of steps amounts to for the recipe.
     """
@@ -166,6 +210,20 @@ def stored_config(cfg) -> dict:
         if name in saved:
             saved[name] = portable_path(saved[name])
     return saved
+
+
+def run_facts(cfg: RunConfig, train_samples: int, test_samples: int, steps: int) -> dict:
+    """The head of every example's ``metrics.json``: the stored config, the data sizes, steps
+    per epoch, the global batch (all ranks), MLX's version and device."""
+    return {
+        "config": stored_config(cfg),
+        "train_samples": train_samples,
+        "test_samples": test_samples,
+        "steps_per_epoch": steps,
+        "global_batch_size": cfg.batch_size * cfg.ranks,
+        "mlx_version": mx.__version__,
+        "device": str(mx.default_device()),
+    }
 
 
 def write_json(path: Path, obj: object) -> None:
@@ -325,8 +383,7 @@ def make_train_step(
 
     ``loss_fn(model, *batch) -> (loss, aux)``. Under ``mlx.launch`` the gradients are
     averaged over the ranks and the BatchNorm running statistics in the same all-reduce.
-    ``use_compile`` wraps the step in ``mx.compile``, which captures ``optimizer.state``:
-    make the step after :class:`Run` has restored a checkpoint (that replaces the state).
+    ``use_compile`` wraps the step in ``mx.compile``.
     """
     grad_fn = nn.value_and_grad(model, functools.partial(loss_fn, model))
 
@@ -344,46 +401,63 @@ def make_train_step(
 
 
 class Run:
-    """The bookkeeping of one training run, the same in every example.
+    """One training run, the same in every example: optimizer, train step, resume,
+    checkpoints, ``metrics.json``, Ctrl-C.
 
-    Made after the model and optimizer, before the train step: with ``cfg.resume`` it
-    restores them, the history and the position in the run from
-    ``cfg.out/checkpoint.safetensors`` (refusing one made with other ``must_match``
-    settings), then checks that every rank starts from the same model. Active as a context manager, Ctrl-C only asks the loop to stop after the step in
-    flight (:class:`StopOnInterrupt`)::
+    The optimizer is Adam with PyTorch's bias correction (MLX's ``optim.Adam`` skips it by
+    default, which makes its first few hundred updates about 3x larger) on the learning-rate
+    ``schedule``. With ``cfg.resume`` the model, the optimizer, the history and the position
+    in the run are restored from ``cfg.out/checkpoint.safetensors`` (refusing one made with
+    other ``must_match`` settings); then every rank must start from the same model, and the
+    train step is made (:func:`make_train_step` with ``loss_fn``, after the restore, which
+    replaces the optimizer state a compiled step captures). Active as a context manager,
+    Ctrl-C only asks the loop to stop after the step in flight (:class:`StopOnInterrupt`)::
 
-        run = Run(cfg, model, optimizer, MUST_MATCH)
-        step = make_train_step(model, optimizer, loss_fn, cfg.compile)
+        run = Run(cfg, model, schedule, loss_fn, SCHEDULE_FIELDS)
         with run:
             for epoch in run.epochs():
-                run.train_epoch(epoch, steps, batches, train_batch)
+                run.train_epoch(epoch, steps, batches, train_batch)  # calls run.step
                 run.history.append({"epoch": epoch + 1, **run.progress.summary(), ...})
                 run.end_epoch(metrics)
-
-    ``cfg`` (a dataclass) needs ``out``, ``resume``, ``seed``, ``epochs``, ``stop_after``,
-    ``checkpoint_every`` and ``quiet``.
     """
 
-    def __init__(self, cfg, model: nn.Module, optimizer: optim.Optimizer, must_match):
-        self.cfg, self.model, self.optimizer = cfg, model, optimizer
+    def __init__(
+        self,
+        cfg: RunConfig,
+        model: nn.Module,
+        schedule: Callable | float,
+        loss_fn: Callable,
+        must_match: Sequence[str],
+    ):
+        self.cfg, self.model = cfg, model
+        self.optimizer = optim.Adam(learning_rate=schedule, bias_correction=True)
+        self.optimizer.init(model.trainable_parameters())
         self.out = Path(cfg.out)
         self.checkpoint = self.out / CHECKPOINT
         self.epoch, self.history, self.progress = 0, [], EpochProgress()  # epochs done
         if cfg.resume:
             if not self.checkpoint.exists():
                 raise SystemExit(f"--resume: no {CHECKPOINT} in {self.out}")
-            meta = load_checkpoint(self.checkpoint, model, optimizer, cfg, must_match)
+            meta = load_checkpoint(self.checkpoint, model, self.optimizer, cfg, must_match)
             self.epoch, self.history = meta["epoch"], meta["history"]
             if meta.get("partial"):
                 self.progress = EpochProgress(**meta["partial"])
-        mx.eval(model.parameters(), optimizer.state)
+        mx.eval(model.parameters(), self.optimizer.state)
         checksum = sum(mx.sum(mx.abs(v)).item() for _, v in tree_flatten(model.parameters()))
         dist.check_same(
             [self.epoch, self.progress.step, checksum], "the starting model (or checkpoint)"
         )
         model.train()
+        self._step = make_train_step(model, self.optimizer, loss_fn, cfg.compile)
         self.last = cfg.epochs if cfg.stop_after is None else min(cfg.epochs, cfg.stop_after)
         self.stop = StopOnInterrupt()
+
+    def step(self, *batch) -> tuple[mx.array, object]:
+        """One update on ``batch`` (``loss_fn``'s arguments after the model); returns
+        ``(loss, aux)`` with them, the model and the optimizer state evaluated."""
+        loss, aux = self._step(*batch)
+        mx.eval(loss, aux, self.model.state, self.optimizer.state)
+        return loss, aux
 
     def __enter__(self) -> Run:
         self.stop.__enter__()
@@ -427,10 +501,11 @@ class Run:
         """Train epoch ``epoch`` from step ``progress.step`` to ``steps``.
 
         ``batches`` yields one batch per remaining step; ``train_batch(batch)`` trains on it
-        and returns this rank's sums for the step (``samples``, ``loss``, ``correct``, ...),
-        evaluated. Before each step MLX's generator is reseeded (:func:`seed_step`). Saves a
-        checkpoint every ``cfg.checkpoint_every`` steps and, when Ctrl-C was pressed on any
-        rank, after the step in flight; then raises :class:`Interrupted`.
+        (:meth:`step`) and returns this rank's sums for the step (``samples``, ``loss``,
+        ``correct``, ...) as numbers. Before each step MLX's generator is reseeded
+        (:func:`seed_step`). Saves a checkpoint every ``cfg.checkpoint_every`` steps and, when
+        Ctrl-C was pressed on any rank, after the step in flight; then raises
+        :class:`Interrupted`.
         """
         from tqdm import tqdm
 
@@ -497,16 +572,20 @@ class Run:
 # --- data -----------------------------------------------------------------------------------
 
 
-def load_images(
-    split: str, data_dir: str | None, dataset: str, limit: int | None
-) -> tuple[mx.array, mx.array]:
-    """MNIST or Fashion-MNIST (:func:`mlx_snn.data.mnist`): the first ``limit`` (all when
-    ``None``) images ``[N, 28, 28, 1]`` float32 in ``[0, 1]`` and labels ``[N]`` int32."""
-    images, labels = snn.data.mnist(split, data_dir=data_dir, dataset=dataset)
-    if limit is not None:
-        images, labels = images[:limit], labels[:limit]
-    x = mx.array(images[..., None].astype(np.float32) / 255.0)
-    return x, mx.array(labels.astype(np.int32))
+def load_mnist(cfg: RunConfig) -> tuple[tuple[mx.array, mx.array], tuple[mx.array, mx.array]]:
+    """The training and test splits of MNIST or Fashion-MNIST (``cfg.dataset``, through
+    :func:`mlx_snn.data.mnist`): the first ``cfg.limit`` / ``cfg.test_limit`` (all when
+    ``None``) images ``[N, 28, 28, 1]`` float32 in ``[0, 1]`` and labels ``[N]`` int32.
+    Exits when there are fewer training images than ranks."""
+    splits = []
+    for split, limit in (("train", cfg.limit), ("test", cfg.test_limit)):
+        images, labels = snn.data.mnist(split, data_dir=cfg.data_dir, dataset=cfg.dataset)
+        if limit is not None:
+            images, labels = images[:limit], labels[:limit]
+        x = mx.array(images[..., None].astype(np.float32) / 255.0)
+        splits.append((x, mx.array(labels.astype(np.int32))))
+    check_ranks(splits[0][0].shape[0], "training images")
+    return splits[0], splits[1]
 
 
 # --- figures and costs ----------------------------------------------------------------------

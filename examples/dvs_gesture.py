@@ -62,7 +62,6 @@ from pathlib import Path
 
 import mlx.core as mx
 import mlx.nn as nn
-import mlx.optimizers as optim
 import numpy as np
 
 import mlx_snn as snn
@@ -75,48 +74,29 @@ CONFUSION = "confusion.png"
 SIZE = 64
 # config fields that must agree between a checkpoint and the run resuming it
 SCHEDULE_FIELDS = (
-    "mode",
-    "group",
-    "num_bins",
-    "epochs",
-    "limit",
-    "batch_size",
-    "lr",
-    "restart_epochs",
-    "seed",
-    "synthetic",
-    "ranks",
+    *common.SCHEDULE_FIELDS,
+    *("mode", "group", "num_bins", "restart_epochs", "synthetic"),
 )
 
 
 @dataclass
-class Config:
+class Config(common.RunConfig):
+    """The recipe (module docstring); the settings every example has are in RunConfig."""
+
     mode: str = "baseline"
     group: int = 2
     num_bins: int = 16
     epochs: int = 256
-    stop_after: int | None = None
-    limit: int | None = None
-    test_limit: int | None = None
     batch_size: int = 16
     eval_batch_size: int = 16
-    lr: float = 1e-3
     restart_epochs: int = 64
-    seed: int = 0
-    data_dir: str | None = None
     download: bool = False
     cache_dir: str | None = None
     no_cache: bool = False
     synthetic: bool = False
     out: str = "runs/dvs_gesture"
-    resume: bool = False
-    compile: bool = False
-    quiet: bool = False
     checkpoint_every: int = 20
-    plots: bool = False
-    cost: bool = False
     prefetch: int = 2
-    ranks: int = 1  # processes of the run (set from mlx.launch's group, not an option)
 
 
 def warm_restarts(lr: float, steps_per_epoch: int, restart_epochs: int, epochs: int):
@@ -211,9 +191,7 @@ def train(cfg: Config) -> dict:
 
     Raises ``_common.Interrupted`` after saving a checkpoint when Ctrl-C was pressed.
     """
-    out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
-    cfg = dataclasses.replace(cfg, ranks=dist.size())
+    cfg, out = common.prepare(cfg)
     train_set, test_set = load_data(cfg, out)
     loader = snn.data.FrameLoader(
         train_set,
@@ -232,39 +210,29 @@ def train(cfg: Config) -> dict:
 
     my_test = test_loader(dist.shard(test_samples))  # this rank's share
     n = len(loader.indices)
-    if n < cfg.ranks:
-        raise SystemExit(f"{n} training samples cannot be shared by {cfg.ranks} ranks")
+    common.check_ranks(n, "training samples")
     steps = common.steps_per_epoch(n, cfg.batch_size)
 
     mx.random.seed(cfg.seed)
     model = snn.models.dvs_gesture_net(mode=cfg.mode, group=cfg.group, num_steps=cfg.num_bins)
     # sqrt(ranks) * lr: see mlx_snn.distributed.scaled_lr
     schedule = warm_restarts(dist.scaled_lr(cfg.lr), steps, cfg.restart_epochs, cfg.epochs)
-    optimizer = optim.Adam(learning_rate=schedule, bias_correction=True)
-    optimizer.init(model.trainable_parameters())
-    run = common.Run(cfg, model, optimizer, SCHEDULE_FIELDS)  # --resume: restores them
-    step = common.make_train_step(model, optimizer, loss_fn, cfg.compile)
-    state = [model.state, optimizer.state]
+    run = common.Run(cfg, model, schedule, loss_fn, SCHEDULE_FIELDS)  # --resume: restores
 
     def train_batch(batch) -> dict[str, float]:
         frames, labels = batch
-        loss, hits = step(frames, labels)
-        mx.eval(loss, hits, state)
+        loss, hits = run.step(frames, labels)
         b = labels.shape[0]
         return {"samples": b, "loss": loss.item() * b, "correct": hits.item()}
 
+    facts = common.run_facts(cfg, n, len(test_samples), steps)
+
     def metrics(history: list[dict]) -> dict:
         return {
-            "config": common.stored_config(cfg),
-            "train_samples": n,
-            "test_samples": len(test_samples),
-            "steps_per_epoch": steps,
-            "global_batch_size": cfg.batch_size * cfg.ranks,
+            **facts,
             "conv_frames_per_sample": list(model.conv_steps(cfg.num_bins)),
             "frame_cache": common.portable_path(train_set.cache_dir),
             "frame_cache_stats": dataclasses.asdict(train_set.cache_stats),
-            "mlx_version": mx.__version__,
-            "device": str(mx.default_device()),
             "history": history,
         }
 

@@ -48,7 +48,6 @@ with. One process (no launcher) trains exactly as before.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import math
 import sys
 import time
@@ -66,43 +65,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as common
 
 # config fields that must agree between a checkpoint and the run resuming it
-SCHEDULE_FIELDS = (
-    "mode",
-    "group",
-    "num_steps",
-    "epochs",
-    "limit",
-    "batch_size",
-    "lr",
-    "seed",
-    "dataset",
-    "ranks",
-)
+SCHEDULE_FIELDS = (*common.SCHEDULE_FIELDS, "mode", "group", "num_steps", "dataset")
 
 
 @dataclass
-class Config:
+class Config(common.RunConfig):
+    """The recipe (module docstring); the settings every example has are in RunConfig."""
+
     mode: str = "baseline"
     group: int = 4
     num_steps: int = 25
     epochs: int = 15
-    stop_after: int | None = None
-    limit: int | None = None
-    test_limit: int | None = None
-    batch_size: int = 128
-    eval_batch_size: int = 256
-    lr: float = 1e-3
-    seed: int = 0
     dataset: str = "mnist"
-    data_dir: str | None = None
     out: str = "runs/mnist"
-    resume: bool = False
-    compile: bool = False
-    quiet: bool = False
-    checkpoint_every: int = 100
-    plots: bool = False
-    cost: bool = False
-    ranks: int = 1  # processes of the run (set from mlx.launch's group, not an option)
 
 
 def counts_correct(spikes: mx.array, labels: mx.array) -> mx.array:
@@ -141,25 +116,16 @@ def train(cfg: Config) -> dict:
 
     Raises ``_common.Interrupted`` after saving a checkpoint when Ctrl-C was pressed.
     """
-    out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
-    x_train, y_train = common.load_images("train", cfg.data_dir, cfg.dataset, cfg.limit)
-    x_test, y_test = common.load_images("test", cfg.data_dir, cfg.dataset, cfg.test_limit)
+    cfg, out = common.prepare(cfg)
+    (x_train, y_train), (x_test, y_test) = common.load_mnist(cfg)
     n, n_test = x_train.shape[0], int(x_test.shape[0])
-    cfg = dataclasses.replace(cfg, ranks=dist.size())
-    if n < cfg.ranks:
-        raise SystemExit(f"{n} training images cannot be shared by {cfg.ranks} ranks")
     steps = common.steps_per_epoch(n, cfg.batch_size)
 
     mx.random.seed(cfg.seed)
     model = snn.models.mnist_convnet(mode=cfg.mode, group=cfg.group, num_steps=cfg.num_steps)
-    # bias-corrected, as PyTorch's Adam: see the module docstring; sqrt(ranks) * lr: see there
+    # sqrt(ranks) * lr: see the module docstring
     schedule = optim.cosine_decay(dist.scaled_lr(cfg.lr), cfg.epochs * steps)
-    optimizer = optim.Adam(learning_rate=schedule, bias_correction=True)
-    optimizer.init(model.trainable_parameters())
-    run = common.Run(cfg, model, optimizer, SCHEDULE_FIELDS)  # --resume: restores them
-    step = common.make_train_step(model, optimizer, loss_fn, cfg.compile)
-    state = [model.state, optimizer.state]
+    run = common.Run(cfg, model, schedule, loss_fn, SCHEDULE_FIELDS)  # --resume: restores
 
     def batches(epoch: int, start: int):
         """``(key, indices)`` of this rank's batches; each rank draws its own Poisson spikes
@@ -172,22 +138,14 @@ def train(cfg: Config) -> dict:
     def train_batch(batch) -> dict[str, float]:
         key, idx = batch
         frames = snn.encode.rate(x_train[idx], cfg.num_steps, key=key)
-        loss, hits = step(frames, y_train[idx])
-        mx.eval(loss, hits, state)
+        loss, hits = run.step(frames, y_train[idx])
         return {"samples": idx.shape[0], "loss": loss.item() * idx.shape[0], "correct": hits.item()}
 
+    facts = common.run_facts(cfg, n, n_test, steps)
+
     def metrics(history: list[dict]) -> dict:
-        return {
-            "config": common.stored_config(cfg),
-            "train_samples": n,
-            "test_samples": n_test,
-            "steps_per_epoch": steps,
-            "global_batch_size": cfg.batch_size * cfg.ranks,
-            "conv_frames_per_sample": list(model.conv_steps(cfg.num_steps)),
-            "mlx_version": mx.__version__,
-            "device": str(mx.default_device()),
-            "history": history,
-        }
+        frames = list(model.conv_steps(cfg.num_steps))
+        return {**facts, "conv_frames_per_sample": frames, "history": history}
 
     with run:
         for epoch in run.epochs():

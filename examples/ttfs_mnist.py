@@ -48,7 +48,6 @@ only rank 0 writes ``--out``.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import functools
 import math
 import sys
@@ -70,41 +69,22 @@ import _common as common
 HISTOGRAM = "t_first.png"
 # config fields that must agree between a checkpoint and the run resuming it
 SCHEDULE_FIELDS = (
-    "arch",
-    "hidden",
-    "time_steps",
-    "epochs_per_stage",
-    "epochs",
-    "limit",
-    "batch_size",
-    "lr",
-    "seed",
-    "dataset",
-    "threshold",
-    "neuron_threshold",
-    "tau",
-    "decoder_tau",
-    "force_last",
-    "encoder_tau",
-    "encoder_threshold",
-    "ranks",
+    *common.SCHEDULE_FIELDS,
+    *("arch", "hidden", "time_steps", "epochs_per_stage", "dataset", "threshold"),
+    *("neuron_threshold", "tau", "decoder_tau", "force_last", "encoder_tau", "encoder_threshold"),
 )
 
 
 @dataclass
-class Config:
+class Config(common.RunConfig):
+    """The recipe (module docstring); the settings every example has are in RunConfig."""
+
     arch: str = "mlp"
     hidden: tuple[int, ...] | None = None
     time_steps: tuple[int, ...] = (1, 2, 4, 8)
     epochs_per_stage: tuple[int, ...] = (4, 3, 2, 2)
     epochs: int | None = None
-    stop_after: int | None = None
-    limit: int | None = None
-    test_limit: int | None = None
-    batch_size: int = 128
     eval_batch_size: int = 500
-    lr: float = 1e-3
-    seed: int = 0
     threshold: float = 1.0
     neuron_threshold: float = 1.0
     tau: float = 2.0
@@ -114,15 +94,7 @@ class Config:
     encoder_threshold: float = 0.25
     sweep_thresholds: tuple[float, ...] = (0.5, 1.0, 2.0, 5.0)
     dataset: str = "mnist"
-    data_dir: str | None = None
     out: str = "runs/ttfs_mnist"
-    resume: bool = False
-    compile: bool = False
-    quiet: bool = False
-    checkpoint_every: int = 100
-    plots: bool = False
-    cost: bool = False
-    ranks: int = 1  # processes of the run (set from mlx.launch's group, not an option)
 
     def __post_init__(self) -> None:
         """Check the schedule and thresholds before any data is loaded."""
@@ -296,30 +268,21 @@ def train(cfg: Config) -> dict:
 
     Raises ``_common.Interrupted`` after saving a checkpoint when Ctrl-C was pressed.
     """
-    out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
-    x_train, y_train = common.load_images("train", cfg.data_dir, cfg.dataset, cfg.limit)
-    x_test, y_test = common.load_images("test", cfg.data_dir, cfg.dataset, cfg.test_limit)
+    cfg, out = common.prepare(cfg)
+    (x_train, y_train), (x_test, y_test) = common.load_mnist(cfg)
     n, n_test = x_train.shape[0], int(x_test.shape[0])
-    cfg = dataclasses.replace(cfg, ranks=dist.size())
-    if min(n, n_test) < cfg.ranks:
-        raise SystemExit(f"{min(n, n_test)} images cannot be shared by {cfg.ranks} ranks")
+    common.check_ranks(n_test, "test images")  # evaluate() gives each rank some
     steps = common.steps_per_epoch(n, cfg.batch_size)
 
     mx.random.seed(cfg.seed)
     model = build_model(cfg)
-    # bias-corrected, as PyTorch's Adam; sqrt(ranks) * lr: see mlx_snn.distributed.scaled_lr
+    # sqrt(ranks) * lr: see mlx_snn.distributed.scaled_lr
     schedule = optim.cosine_decay(dist.scaled_lr(cfg.lr), cfg.epochs * steps)
-    optimizer = optim.Adam(learning_rate=schedule, bias_correction=True)
-    optimizer.init(model.trainable_parameters())
-    run = common.Run(cfg, model, optimizer, SCHEDULE_FIELDS)  # --resume: restores them
-    step = common.make_train_step(model, optimizer, loss_fn, cfg.compile)
-    state = [model.state, optimizer.state]
+    run = common.Run(cfg, model, schedule, loss_fn, SCHEDULE_FIELDS)  # --resume: restores
 
     def train_batch(batch, T: int) -> dict[str, float]:
         _, idx = batch
-        loss, (hits, t_sum) = step(encode(cfg, x_train[idx], T), y_train[idx])
-        mx.eval(loss, hits, t_sum, state)
+        loss, (hits, t_sum) = run.step(encode(cfg, x_train[idx], T), y_train[idx])
         b = idx.shape[0]
         return {
             "samples": b,
@@ -328,18 +291,10 @@ def train(cfg: Config) -> dict:
             "t_first": t_sum.item(),
         }
 
+    facts = common.run_facts(cfg, n, n_test, steps)
+
     def metrics(history: list[dict], final: dict | None = None) -> dict:
-        return {
-            "config": common.stored_config(cfg),
-            "train_samples": n,
-            "test_samples": n_test,
-            "steps_per_epoch": steps,
-            "global_batch_size": cfg.batch_size * cfg.ranks,
-            "mlx_version": mx.__version__,
-            "device": str(mx.default_device()),
-            "history": history,
-            "final": final,
-        }
+        return {**facts, "history": history, "final": final}
 
     with run:
         for epoch in run.epochs():
