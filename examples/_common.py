@@ -141,33 +141,60 @@ def main(
     return 0
 
 
-def add_run_flags(p: argparse.ArgumentParser, defaults: RunConfig, checkpoint_every: str) -> None:
-    """The flags of :class:`RunConfig` but ``--epochs`` and ``--data-dir`` (whose help is the
-    example's own); defaults from ``defaults`` (the example's ``Config()``).
+class _ShowDefaults(argparse.HelpFormatter):
+    """``--help`` gives each flag's default (not ``None`` or off)."""
 
-    ``checkpoint_every`` says what the default number of steps amounts to for the recipe.
-    """
-    p.add_argument("--stop-after", type=int, default=None, help="end after this many epochs")
-    p.add_argument("--limit", type=int, default=None, help="use the first N training samples")
-    p.add_argument("--test-limit", type=int, default=None, help="use the first N test samples")
-    p.add_argument("--batch-size", type=int, default=defaults.batch_size, help="per rank")
-    p.add_argument("--eval-batch-size", type=int, default=defaults.eval_batch_size)
-    p.add_argument("--lr", type=float, default=defaults.lr)
-    p.add_argument("--seed", type=int, default=defaults.seed)
-    p.add_argument("--out", default=defaults.out, help="folder for metrics and checkpoints")
+    def _get_help_string(self, action: argparse.Action) -> str:
+        shown = all(action.default is not v for v in (None, False, argparse.SUPPRESS))
+        return (action.help or "") + (" (default: %(default)s)" if shown else "")
+
+
+def parser(doc: str) -> argparse.ArgumentParser:
+    """The command line of an example: its docstring's first paragraph, defaults shown."""
+    return argparse.ArgumentParser(description=doc.split("\n\n")[0], formatter_class=_ShowDefaults)
+
+
+def add_run_flags(p: argparse.ArgumentParser, checkpoint_every: str) -> None:
+    """The flags of :class:`RunConfig` but ``--epochs`` and ``--data-dir`` (whose help is the
+    example's own). ``checkpoint_every`` says what the default interval amounts to for the
+    example's recipe. Defaults: :func:`parse_flags`."""
+    p.add_argument("--stop-after", type=int, help="end after this many epochs")
+    p.add_argument("--limit", type=int, help="use the first N training samples")
+    p.add_argument("--test-limit", type=int, help="use the first N test samples")
+    p.add_argument("--batch-size", type=int, help="per rank")
+    p.add_argument("--eval-batch-size", type=int, help="test batch")
+    p.add_argument("--lr", type=float, help="learning rate (times sqrt(ranks))")
+    p.add_argument("--seed", type=int, help="seed of the weights, data order and encodings")
+    p.add_argument("--out", help="folder for metrics and checkpoints")
     p.add_argument("--resume", action="store_true", help=f"continue from --out/{CHECKPOINT}")
     p.add_argument("--compile", action="store_true", help="mx.compile the train step")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument(
         "--checkpoint-every",
         type=int,
-        default=defaults.checkpoint_every,
         metavar="N",
         help="also save a checkpoint every N steps within an epoch (0: at epoch ends only; "
-        f"default {defaults.checkpoint_every}: {checkpoint_every})",
+        f"the default is {checkpoint_every})",
     )
     p.add_argument("--plots", action="store_true", help="write spike plots to --out/plots")
     p.add_argument("--cost", action="store_true", help="print snn.monitor's cost table")
+
+
+def add_tac_flags(p: argparse.ArgumentParser) -> None:
+    """``--mode`` and ``--group`` of the TAC paper's networks (``snn.models.MODES``)."""
+    p.add_argument("--mode", choices=snn.models.MODES, help="conv layers: plain, TAC or TAC-TP")
+    p.add_argument("--group", type=int, help="TAC group size g")
+
+
+def parse_flags(p: argparse.ArgumentParser, config: type, argv: list[str] | None):
+    """Parse ``argv`` with every default taken from the fields of the dataclass ``config``
+    (the one place for them), and check the bounds of the flags every example has."""
+    p.set_defaults(**{f.name: f.default for f in dataclasses.fields(config)})
+    args = p.parse_args(argv)
+    check_at_least(p, args, 0, ["checkpoint_every"])
+    check_at_least(p, args, 1, ["epochs", "stop_after", "limit", "test_limit"])
+    check_at_least(p, args, 1, ["batch_size", "eval_batch_size"])
+    return args
 
 
 def check_at_least(

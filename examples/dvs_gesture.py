@@ -51,7 +51,6 @@ stops all of them after the same step.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import math
 import sys
@@ -288,25 +287,21 @@ def train(cfg: Config) -> dict:
 
 
 def parse_args(argv: list[str] | None = None) -> Config:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--mode", choices=snn.models.MODES, default="baseline")
-    p.add_argument("--group", type=int, default=2, help="TAC group size g")
-    p.add_argument("--num-bins", type=int, default=16, help="time bins T per recording")
-    p.add_argument("--epochs", type=int, default=256, help="length of the schedule")
-    p.add_argument(
-        "--restart-epochs", type=int, default=64, help="warm-restart period (0: one cosine)"
-    )
-    p.add_argument("--data-dir", default=None, help="tonic's save_to folder (default: cache)")
+    p = common.parser(__doc__)
+    common.add_tac_flags(p)
+    p.add_argument("--num-bins", type=int, help="time bins T per recording")
+    p.add_argument("--epochs", type=int, help="length of the schedule")
+    p.add_argument("--restart-epochs", type=int, help="warm-restart period (0: one cosine)")
+    p.add_argument("--data-dir", help="tonic's save_to folder (default: cache)")
     p.add_argument("--download", action="store_true", help="let tonic download missing data")
-    p.add_argument("--cache-dir", default=None, help="folder of the binned-frame cache")
+    p.add_argument("--cache-dir", help="folder of the binned-frame cache")
     p.add_argument("--no-cache", action="store_true", help="bin the events every epoch")
     p.add_argument("--synthetic", action="store_true", help="train on generated fake data")
-    p.add_argument("--prefetch", type=int, default=2, help="batches read ahead by a thread")
-    common.add_run_flags(p, Config(), "about 3 per epoch of the full dataset")
-    args = p.parse_args(argv)
-    common.check_at_least(p, args, 0, ["checkpoint_every", "restart_epochs", "prefetch"])
-    common.check_at_least(p, args, 1, ["group", "num_bins", "epochs", "batch_size"])
-    common.check_at_least(p, args, 1, ["eval_batch_size", "stop_after", "limit", "test_limit"])
+    p.add_argument("--prefetch", type=int, help="batches read ahead by a thread")
+    common.add_run_flags(p, "about 3 per epoch of the full dataset")
+    args = common.parse_flags(p, Config, argv)
+    common.check_at_least(p, args, 0, ["restart_epochs", "prefetch"])
+    common.check_at_least(p, args, 1, ["group", "num_bins"])
     return Config(**vars(args))
 
 

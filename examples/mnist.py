@@ -47,7 +47,6 @@ with. One process (no launcher) trains exactly as before.
 
 from __future__ import annotations
 
-import argparse
 import math
 import sys
 import time
@@ -175,18 +174,15 @@ def train(cfg: Config) -> dict:
 
 
 def parse_args(argv: list[str] | None = None) -> Config:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--mode", choices=snn.models.MODES, default="baseline")
-    p.add_argument("--group", type=int, default=4, help="TAC group size g")
-    p.add_argument("--num-steps", type=int, default=25, help="rate-coding steps T")
-    p.add_argument("--epochs", type=int, default=15, help="length of the cosine schedule")
-    p.add_argument("--dataset", choices=("mnist", "fashion"), default="mnist")
-    p.add_argument("--data-dir", default=None, help="folder of the IDX files (default: cache)")
-    common.add_run_flags(p, Config(), "about 4 per epoch of the full recipe")
-    args = p.parse_args(argv)
-    common.check_at_least(p, args, 0, ["checkpoint_every"])
-    common.check_at_least(p, args, 1, ["group", "num_steps", "epochs", "batch_size"])
-    common.check_at_least(p, args, 1, ["eval_batch_size", "stop_after", "limit", "test_limit"])
+    p = common.parser(__doc__)
+    common.add_tac_flags(p)
+    p.add_argument("--num-steps", type=int, help="rate-coding steps T")
+    p.add_argument("--epochs", type=int, help="length of the cosine schedule")
+    p.add_argument("--dataset", choices=("mnist", "fashion"), help="MNIST or Fashion-MNIST")
+    p.add_argument("--data-dir", help="folder of the IDX files (default: cache)")
+    common.add_run_flags(p, "about 4 per epoch of the full recipe")
+    args = common.parse_flags(p, Config, argv)
+    common.check_at_least(p, args, 1, ["group", "num_steps"])
     return Config(**vars(args))
 
 

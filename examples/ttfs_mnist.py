@@ -47,7 +47,6 @@ only rank 0 writes ``--out``.
 
 from __future__ import annotations
 
-import argparse
 import functools
 import math
 import sys
@@ -351,38 +350,28 @@ def _floats(text: str) -> tuple[float, ...]:
 
 
 def parse_args(argv: list[str] | None = None) -> Config:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--arch", choices=snn.models.ARCHS, default="mlp")
-    p.add_argument("--hidden", type=_ints, default=None, help="hidden widths, e.g. 800 or 400,400")
-    p.add_argument("--time-steps", type=_ints, default=(1, 2, 4, 8), help="T of each stage")
-    p.add_argument(
-        "--epochs-per-stage", type=_ints, default=(4, 3, 2, 2), help="one value, or one per stage"
-    )
-    p.add_argument("--epochs", type=int, default=None, help="default: the stages' sum")
-    p.add_argument("--threshold", type=float, default=1.0, help="decoder confidence threshold V_th")
-    p.add_argument("--neuron-threshold", type=float, default=1.0, help="hidden AMOS threshold")
-    p.add_argument("--tau", type=float, default=2.0, help="hidden AMOS time constant")
-    p.add_argument("--decoder-tau", type=float, default=2.0, help="initial decoder tau")
+    p = common.parser(__doc__)
+    p.add_argument("--arch", choices=snn.models.ARCHS, help="AMOS MLP or conv net")
+    p.add_argument("--hidden", type=_ints, help="hidden widths, e.g. 800 or 400,400")
+    p.add_argument("--time-steps", type=_ints, help="T of each stage")
+    p.add_argument("--epochs-per-stage", type=_ints, help="one value, or one per stage")
+    p.add_argument("--epochs", type=int, help="default: the stages' sum")
+    p.add_argument("--threshold", type=float, help="decoder confidence threshold V_th")
+    p.add_argument("--neuron-threshold", type=float, help="hidden AMOS threshold")
+    p.add_argument("--tau", type=float, help="hidden AMOS time constant")
+    p.add_argument("--decoder-tau", type=float, help="initial decoder tau")
     p.add_argument("--force-last", action="store_true", help="forced spike at T-1 (eq. 7)")
-    p.add_argument("--encoder-tau", type=float, default=2.0)
-    p.add_argument("--encoder-threshold", type=float, default=0.25)
-    p.add_argument(
-        "--sweep-thresholds",
-        type=_floats,
-        default=(0.5, 1.0, 2.0, 5.0),
-        help="V_th values evaluated after the last epoch",
-    )
-    p.add_argument("--dataset", choices=("mnist", "fashion"), default="mnist")
-    p.add_argument("--data-dir", default=None, help="folder of the IDX files (default: cache)")
-    common.add_run_flags(p, Config(), "about 4 per epoch of the full recipe")
-    args = p.parse_args(argv)
+    p.add_argument("--encoder-tau", type=float, help="TTFS input coding time constant")
+    p.add_argument("--encoder-threshold", type=float, help="TTFS input coding threshold")
+    p.add_argument("--sweep-thresholds", type=_floats, help="V_th values after the last epoch")
+    p.add_argument("--dataset", choices=("mnist", "fashion"), help="MNIST or Fashion-MNIST")
+    p.add_argument("--data-dir", help="folder of the IDX files (default: cache)")
+    common.add_run_flags(p, "about 4 per epoch of the full recipe")
+    args = common.parse_flags(p, Config, argv)
     if not args.time_steps:
         p.error("--time-steps must list at least one number of time steps, e.g. 1,2,4,8")
     if not args.epochs_per_stage:
         p.error("--epochs-per-stage must hold one value or one per stage, e.g. 3")
-    common.check_at_least(p, args, 0, ["checkpoint_every"])
-    common.check_at_least(p, args, 1, ["epochs", "stop_after", "limit", "test_limit"])
-    common.check_at_least(p, args, 1, ["batch_size", "eval_batch_size"])
     try:
         return Config(**vars(args))
     except (ValueError, TypeError) as err:

@@ -1,9 +1,6 @@
-"""examples/mnist.py: it learns real MNIST, and bad flags stop it with a clear message.
-
-What the three examples share (bit-exact resume from every kind of checkpoint, Ctrl-C,
-result paths, the optional-import hint, ``--plots``, ``--cost``) is tested on each of them in
-tests/test_examples.py. The runs use the shared real MNIST (``mnist_dir`` fixture; skipped
-when absent).
+"""examples/mnist.py: it learns real MNIST, and bad flags stop it with a clear message (what
+the three examples share: tests/test_examples.py). The runs use the shared real MNIST
+(``mnist_dir`` fixture; skipped when absent).
 """
 
 from __future__ import annotations

@@ -1,10 +1,6 @@
-"""examples/ttfs_mnist.py: it learns real MNIST, evaluates with early exit, and bad
-thresholds or schedules stop it with a clear message.
-
-What the three examples share (bit-exact resume from every kind of checkpoint, Ctrl-C,
-result paths, the optional-import hint, ``--plots``, ``--cost``) is tested on each of them in
-tests/test_examples.py. The runs use the shared real MNIST (``mnist_dir`` fixture; skipped
-when absent).
+"""examples/ttfs_mnist.py on the shared real MNIST (skipped when absent): it learns, evaluates
+with early exit, and bad thresholds or schedules stop it with a clear message. What the three
+examples share is in tests/test_examples.py.
 """
 
 from __future__ import annotations
