@@ -3,22 +3,28 @@
 Used by ``examples/mnist.py``, ``examples/dvs_gesture.py`` and ``examples/ttfs_mnist.py``,
 which put this folder on ``sys.path`` so that it is found however they are started.
 
-- Start-up: :func:`check_optional_imports` (a one-line hint when an extra is missing),
-  :func:`main` (runs the example; Ctrl-C ends it with one line and status 130), the flags
-  every example has (:func:`add_run_flags`, :func:`check_at_least`).
+- Start-up: :class:`RunConfig` (the settings every example has; each example's ``Config``
+  extends it), the command line (:func:`parser`, :func:`add_run_flags`,
+  :func:`add_tac_flags`, :func:`parse_flags`: every default from the ``Config``
+  dataclass), :func:`check_optional_imports` (a one-line hint when an extra is missing),
+  :func:`main` (runs the example; Ctrl-C ends it with one line and status 130),
+  :func:`prepare`, :func:`load_mnist`.
 - Result files: :func:`portable_path` and :func:`stored_config` (repository-relative paths
-  only, never this machine's absolute ones), :func:`write_json` (never half-written).
+  only, never this machine's absolute ones), :func:`run_facts`, :func:`write_json` (never
+  half-written).
 - Exact resume: every random draw comes from ``(seed, epoch, step)`` (:func:`seed_step`,
   :func:`derived_key`, :func:`epoch_batches`); :func:`save_checkpoint` /
   :func:`load_checkpoint` keep weights, BatchNorm statistics, optimizer state, the position
   in the run, the config and the metrics so far in one safetensors file.
-- The training loop: :class:`Run` (resume, one epoch step by step with mid-epoch
-  checkpoints and Ctrl-C handling, a checkpoint and ``metrics.json`` after every epoch) and
-  :func:`make_train_step`. Under ``mlx.launch`` (:mod:`mlx_snn.distributed`) gradients and
-  BatchNorm statistics are averaged and metrics summed over the ranks, every rank stops
-  after the same step on Ctrl-C, and only rank 0 writes files or shows progress.
-- Figures and costs: :func:`plot_curves`, :func:`write_spike_plots` (``--plots``, through
-  :mod:`mlx_snn.viz`), :func:`cost_report` (``--cost``, through :mod:`mlx_snn.monitor`).
+- The training loop: :class:`Run` (bias-corrected Adam, the train step of
+  :func:`make_train_step`, resume, one epoch step by step with mid-epoch checkpoints and
+  Ctrl-C handling, a checkpoint and ``metrics.json`` after every epoch). Under
+  ``mlx.launch`` (:mod:`mlx_snn.distributed`) gradients and BatchNorm statistics are
+  averaged and metrics summed over the ranks, every rank stops after the same step on
+  Ctrl-C, and only rank 0 writes files or shows progress.
+- Figures and costs: :func:`plot_curves`, :func:`write_spike_plots` and
+  :func:`plot_paper_net` (``--plots``, through :mod:`mlx_snn.viz`), :func:`cost_report`
+  (``--cost``, through :mod:`mlx_snn.monitor`).
 """
 
 from __future__ import annotations
