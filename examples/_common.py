@@ -474,7 +474,13 @@ class Run:
             meta = load_checkpoint(self.checkpoint, model, self.optimizer, cfg, must_match)
             self.epoch, self.history = meta["epoch"], meta["history"]
             if meta.get("partial"):
-                self.progress = EpochProgress(**meta["partial"])
+                try:
+                    self.progress = EpochProgress(**meta["partial"])
+                except TypeError:  # written before the examples shared this module
+                    raise SystemExit(
+                        f"--resume: {self.checkpoint} holds a mid-epoch position in an older "
+                        "format; resume from an epoch-end checkpoint or start again"
+                    ) from None
         mx.eval(model.parameters(), self.optimizer.state)
         checksum = sum(mx.sum(mx.abs(v)).item() for _, v in tree_flatten(model.parameters()))
         dist.check_same(
@@ -711,11 +717,11 @@ def plot_paper_net(model: nn.Module, frames: mx.array, folder: Path, title: str)
     return write_spike_plots(folder, title, frames, spikes, mem, float(model.lif2.threshold))
 
 
-def cost_report(model: nn.Module, evaluate: Callable[[], object], path: Path) -> str:
+def cost_report(model: nn.Module, evaluate: Callable[[], object], path: Path) -> None:
     """``--cost``: run ``evaluate()`` (uncompiled, this process's data only) under
-    :class:`mlx_snn.monitor.Monitor`; write the report to ``path`` and return its table."""
+    :class:`mlx_snn.monitor.Monitor`; print the report's table and write it to ``path``."""
     with snn.monitor.Monitor(model) as monitor:
         evaluate()
     report = monitor.report()
     report.to_json(path)
-    return report.table()
+    print(report.table())

@@ -52,6 +52,7 @@ stops all of them after the same step.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import sys
 import time
@@ -263,12 +264,8 @@ def train(cfg: Config) -> dict:
         lambda history: {**metrics(history), "test_confusion": confusion.tolist()}
     )
     if cfg.cost:
-        everything = test_loader(test_samples)
-        print(
-            common.cost_report(
-                model, lambda: evaluate(model, everything, reduce=False), out / "cost.json"
-            )
-        )
+        everything = functools.partial(evaluate, model, test_loader(test_samples), reduce=False)
+        common.cost_report(model, everything, out / "cost.json")
     title = f"DVS-Gesture {cfg.mode}" + (f" g={cfg.group}" if cfg.mode != "baseline" else "")
     title += " (synthetic data)" if cfg.synthetic else ""
     common.plot_curves(run.history, out / common.CURVES, title, "MSE on firing rates")

@@ -47,6 +47,7 @@ with. One process (no launcher) trains exactly as before.
 
 from __future__ import annotations
 
+import functools
 import math
 import sys
 import time
@@ -158,10 +159,8 @@ def train(cfg: Config) -> dict:
         return {"history": run.history}
     result = run.write_metrics(metrics)
     if cfg.cost:
-        table = common.cost_report(
-            model, lambda: evaluate(model, x_test, y_test, cfg, shard=False), out / "cost.json"
-        )
-        print(table)
+        everything = functools.partial(evaluate, model, x_test, y_test, cfg, shard=False)
+        common.cost_report(model, everything, out / "cost.json")
     if run.history:
         title = f"{cfg.dataset} {cfg.mode}" + (f" g={cfg.group}" if cfg.mode != "baseline" else "")
         common.plot_curves(run.history, out / common.CURVES, title, "CE on spike counts")

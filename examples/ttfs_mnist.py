@@ -303,12 +303,16 @@ def train(cfg: Config) -> dict:
             run.train_epoch(epoch, steps, batches, functools.partial(train_batch, T=T), desc)
             tic = time.perf_counter()
             test = evaluate(model, x_test, y_test, cfg, T)
-            record = {"epoch": epoch + 1, "num_steps": T, **run.progress.summary()}
-            record["train_mean_t_first"] = run.progress.mean("t_first")
-            record |= {"test_acc": test["accuracy"], "test": test}
-            run.history.append({**record, "test_seconds": time.perf_counter() - tic})
-            line = {k: v for k, v in run.history[-1].items() if k != "test"}
-            run.end_epoch(metrics, line | {"t_first_counts": test["t_first"]["counts"]})
+            record = {
+                "epoch": epoch + 1,
+                "num_steps": T,
+                **run.progress.summary(),
+                "train_mean_t_first": run.progress.mean("t_first"),
+                "test_acc": test["accuracy"],
+                "test_seconds": time.perf_counter() - tic,
+            }
+            run.history.append({**record, "test": test})
+            run.end_epoch(metrics, {**record, "t_first_counts": test["t_first"]["counts"]})
 
     final = None
     if run.history and run.history[-1]["epoch"] == cfg.epochs:
@@ -324,10 +328,8 @@ def train(cfg: Config) -> dict:
     result = run.write_metrics(lambda history: metrics(history, final))
     T = cfg.steps_at(run.epoch - 1) if run.history else cfg.time_steps[0]
     if cfg.cost:
-        table = common.cost_report(
-            model, lambda: evaluate(model, x_test, y_test, cfg, T, shard=False), out / "cost.json"
-        )
-        print(table)
+        everything = functools.partial(evaluate, model, x_test, y_test, cfg, T, shard=False)
+        common.cost_report(model, everything, out / "cost.json")
     if run.history:
         title = f"{cfg.dataset} TTFS {cfg.arch}"
         common.plot_curves(
