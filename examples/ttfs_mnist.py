@@ -16,6 +16,7 @@ supplementary material are our choices, marked *):
   2, 2 epochs (11 epochs; the run in examples/results/ttfs_mnist.md);
 - *Adam (bias-corrected, as PyTorch's) with cosine decay over the whole run, batch 128.
 
+    pip install ".[cpu,examples]"   # tqdm and matplotlib; on an NVIDIA GPU: ".[cuda,examples]"
     python examples/ttfs_mnist.py --arch mlp --data-dir ../shared/data/mnist --out runs/ttfs
 
 Each epoch is evaluated with early exit: the decision is read at ``t_1st`` (a network run
@@ -25,17 +26,28 @@ number of spikes per neuron up to the exit step and over the whole window. After
 epoch the evaluation is repeated for each ``--sweep-thresholds`` value (same weights) and
 ``t_first.png`` shows the histogram of ``t_1st``; ``curves.png`` the loss and accuracy.
 
-``checkpoint.safetensors`` is written after every epoch (weights, BatchNorm statistics,
-Adam state, config, metrics so far). The encoding has no randomness and the shuffle of
-epoch ``e`` comes from ``(seed, e)``, so ``--resume`` continues bit-for-bit: two epochs in
-one go give the same weights as ``--stop-after 1`` then ``--resume``.
+``checkpoint.safetensors`` is written after every epoch and every ``--checkpoint-every``
+steps (weights, BatchNorm statistics, Adam state, position in the run, config, metrics so
+far); Ctrl-C saves one after the step in flight and exits with one line (a second Ctrl-C
+stops at once). The encoding has no randomness, the shuffle of epoch ``e`` comes from
+``(seed, e)`` and MLX's generator is reseeded before each step from ``(seed, e, step)``, so
+``--resume`` continues bit-for-bit from an epoch's end or from the middle of an epoch: two
+epochs in one go give the same weights as ``--stop-after 1`` (or a Ctrl-C anywhere) then
+``--resume``. Paths in the result files are relative to the repository. ``--plots`` writes
+the input spikes, the last hidden layer's raster and the firing rate of every layer for one
+test batch to ``plots/``; ``--cost`` evaluates once more under ``snn.monitor.Monitor`` (over
+the whole window, no early exit) and prints its table, also written to ``cost.json``.
+
+Data parallel, unchanged: ``mlx.launch -n 2 python examples/ttfs_mnist.py ...`` (README,
+"Training on several processes, Macs or GPUs"), as ``examples/mnist.py``: ``--batch-size``
+is per rank, gradients and BatchNorm statistics are averaged, the learning rate is
+``--lr * sqrt(ranks)``, the test set is split between the ranks and the counts summed, and
+only rank 0 writes ``--out``.
 """
 
 from __future__ import annotations
 
-import argparse
-import dataclasses
-import json
+import functools
 import math
 import sys
 import time
@@ -46,57 +58,32 @@ import mlx.core as mx
 import mlx.nn as nn
 import mlx.optimizers as optim
 import numpy as np
-from training_utils import (
-    check_optional_imports,
-    load_checkpoint,
-    load_images,
-    portable_path,
-    save_checkpoint,
-    write_json,
-)
 
 import mlx_snn as snn
+from mlx_snn import distributed as dist
 
-CHECKPOINT = "checkpoint.safetensors"
-METRICS = "metrics.json"
-CURVES = "curves.png"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _common as common
+
 HISTOGRAM = "t_first.png"
 # config fields that must agree between a checkpoint and the run resuming it
 SCHEDULE_FIELDS = (
-    "arch",
-    "hidden",
-    "time_steps",
-    "epochs_per_stage",
-    "epochs",
-    "limit",
-    "batch_size",
-    "lr",
-    "seed",
-    "dataset",
-    "threshold",
-    "neuron_threshold",
-    "tau",
-    "decoder_tau",
-    "force_last",
-    "encoder_tau",
-    "encoder_threshold",
+    *common.SCHEDULE_FIELDS,
+    *("arch", "hidden", "time_steps", "epochs_per_stage", "dataset", "threshold"),
+    *("neuron_threshold", "tau", "decoder_tau", "force_last", "encoder_tau", "encoder_threshold"),
 )
 
 
 @dataclass
-class Config:
+class Config(common.RunConfig):
+    """The recipe (module docstring); the settings every example has are in RunConfig."""
+
     arch: str = "mlp"
     hidden: tuple[int, ...] | None = None
     time_steps: tuple[int, ...] = (1, 2, 4, 8)
     epochs_per_stage: tuple[int, ...] = (4, 3, 2, 2)
     epochs: int | None = None
-    stop_after: int | None = None
-    limit: int | None = None
-    test_limit: int | None = None
-    batch_size: int = 128
     eval_batch_size: int = 500
-    lr: float = 1e-3
-    seed: int = 0
     threshold: float = 1.0
     neuron_threshold: float = 1.0
     tau: float = 2.0
@@ -106,11 +93,7 @@ class Config:
     encoder_threshold: float = 0.25
     sweep_thresholds: tuple[float, ...] = (0.5, 1.0, 2.0, 5.0)
     dataset: str = "mnist"
-    data_dir: str | None = None
     out: str = "runs/ttfs_mnist"
-    resume: bool = False
-    compile: bool = False
-    quiet: bool = False
 
     def __post_init__(self) -> None:
         """Check the schedule and thresholds before any data is loaded."""
@@ -136,12 +119,6 @@ class Config:
         """Time steps ``T`` of epoch ``epoch`` (0-based)."""
         return snn.training.incremental_time_steps(epoch, self.time_steps, self.stage_epochs())
 
-    def stored(self) -> dict:
-        """As written to ``metrics.json`` and checkpoints: JSON values, portable paths."""
-        saved = json.loads(json.dumps(dataclasses.asdict(self)))
-        saved["data_dir"], saved["out"] = portable_path(self.data_dir), portable_path(self.out)
-        return saved
-
 
 def build_model(cfg: Config) -> nn.Module:
     return snn.models.ttfs_convnet(
@@ -162,28 +139,14 @@ def encode(cfg: Config, images: mx.array, num_steps: int) -> mx.array:
     )
 
 
-def make_train_step(model: nn.Module, optimizer: optim.Optimizer, use_compile: bool):
-    """``step(spikes [T, B, ...], labels [B]) -> (loss, correct, sum of t_1st)``."""
-
-    def loss_fn(spikes, labels):
-        logits, t_first, _ = model(spikes, return_spikes=True)
-        loss = nn.losses.cross_entropy(logits, labels, reduction="mean")
-        return loss, (mx.sum(mx.argmax(logits, axis=-1) == labels), mx.sum(t_first))
-
-    grad_fn = nn.value_and_grad(model, loss_fn)
-
-    def step(spikes, labels):
-        (loss, (correct, t_sum)), grads = grad_fn(spikes, labels)
-        optimizer.update(model, grads)
-        return loss, correct, t_sum
-
-    if not use_compile:
-        return step
-    state = [model.state, optimizer.state]
-    return mx.compile(step, inputs=state, outputs=state)
+def loss_fn(model: nn.Module, spikes: mx.array, labels: mx.array):
+    """Cross-entropy on the decoder membranes at ``t_1st``; and (hits, sum of ``t_1st``)."""
+    logits, t_first, _ = model(spikes, return_spikes=True)
+    loss = nn.losses.cross_entropy(logits, labels, reduction="mean")
+    return loss, (mx.sum(mx.argmax(logits, axis=-1) == labels), mx.sum(t_first))
 
 
-def evaluate(model, x: mx.array, y: mx.array, cfg: Config, num_steps: int) -> dict:
+def evaluate(model, x: mx.array, y: mx.array, cfg: Config, num_steps: int, shard=True) -> dict:
     """Early-exit evaluation at ``num_steps`` steps.
 
     Returns ``accuracy``; ``t_first``: per step, the samples decided there (``counts``,
@@ -191,18 +154,19 @@ def evaluate(model, x: mx.array, y: mx.array, cfg: Config, num_steps: int) -> di
     ``mean_t_first``; ``spikes_per_neuron``: per hidden AMOS layer and over all of them,
     the mean spikes per neuron up to and including each sample's exit step
     (``early_exit``) and over all ``T`` steps (``full_window``); the same for the input
-    pixels.
+    pixels. Under ``mlx.launch`` each rank evaluates its :func:`~mlx_snn.distributed.shard`
+    of the samples and the counts are summed (``shard=False``: all samples, no
+    communication).
     """
     model.eval()
-    T = num_steps
-    counts, hits = np.zeros(T, np.int64), np.zeros(T, np.int64)
-    layer_exit, layer_full, layer_size = None, None, None
-    input_exit = input_full = 0.0
-    n = x.shape[0]
+    T, n = num_steps, x.shape[0]
+    samples = np.arange(n)
+    mine = dist.shard(samples) if shard else samples
     steps = mx.arange(T).reshape(T, 1)
-    for start in range(0, n, cfg.eval_batch_size):
-        xb, yb = x[start : start + cfg.eval_batch_size], y[start : start + cfg.eval_batch_size]
-        spikes_in = encode(cfg, xb, T)
+    counts = None
+    for start in range(0, len(mine), cfg.eval_batch_size):
+        idx = mx.array(mine[start : start + cfg.eval_batch_size])
+        spikes_in = encode(cfg, x[idx], T)
         out = model(spikes_in, return_spikes=True)
         before_exit = (steps <= out.t_first[None]).astype(mx.float32)  # [T, B]
 
@@ -210,22 +174,32 @@ def evaluate(model, x: mx.array, y: mx.array, cfg: Config, num_steps: int) -> di
             per_step = s.reshape(T, s.shape[1], -1).sum(axis=2)  # [T, B]
             return mx.sum(per_step * before_exit), mx.sum(per_step)
 
-        layers = [totals(s) for s in out.spikes]
-        inputs = totals(spikes_in)
-        correct = mx.argmax(out.logits, axis=-1) == yb
-        mx.eval(out.t_first, correct, layers, inputs)
+        spikes = [totals(s) for s in (spikes_in, *out.spikes)]  # input, then each layer
+        correct = mx.argmax(out.logits, axis=-1) == y[idx]
+        mx.eval(out.t_first, correct, spikes)
+        if counts is None:
+            counts, hits = np.zeros(T, np.int64), np.zeros(T, np.int64)
+            exit_sums, full_sums = np.zeros(len(spikes), np.int64), np.zeros(len(spikes), np.int64)
+            sizes = [math.prod(s.shape[2:]) for s in (spikes_in, *out.spikes)]
         t_first = np.array(out.t_first)
         counts += np.bincount(t_first, minlength=T)
         hits += np.bincount(t_first, weights=np.array(correct), minlength=T).astype(np.int64)
-        if layer_exit is None:
-            layer_exit, layer_full = np.zeros(len(layers)), np.zeros(len(layers))
-            layer_size = [math.prod(s.shape[2:]) for s in out.spikes]
-        layer_exit += [e.item() for e, _ in layers]
-        layer_full += [f.item() for _, f in layers]
-        input_exit += inputs[0].item()
-        input_full += inputs[1].item()
+        exit_sums += [int(e.item()) for e, _ in spikes]
+        full_sums += [int(f.item()) for _, f in spikes]
     model.train()
-    neurons = sum(layer_size)
+    if shard:  # spike counts are whole numbers: summed over the ranks exactly
+        summed = dist.all_sum(np.concatenate([counts, hits, exit_sums, full_sums]))
+        counts, hits, exit_sums, full_sums = np.split(summed, np.cumsum([T, T, len(sizes)]))
+
+    def per_neuron(i: int) -> dict:
+        size = sizes[i]
+        return {
+            "neurons": size,
+            "early_exit": exit_sums[i] / (n * size),
+            "full_window": full_sums[i] / (n * size),
+        }
+
+    hidden = sum(sizes[1:])
     return {
         "num_steps": T,
         "threshold": float(model.decoder_threshold),
@@ -238,36 +212,27 @@ def evaluate(model, x: mx.array, y: mx.array, cfg: Config, num_steps: int) -> di
             "accuracy": [float(h / c) if c else None for h, c in zip(hits, counts, strict=True)],
         },
         "spikes_per_neuron": {
-            "layers": [
-                {"neurons": size, "early_exit": e / (n * size), "full_window": f / (n * size)}
-                for size, e, f in zip(layer_size, layer_exit, layer_full, strict=True)
-            ],
+            "layers": [per_neuron(i) for i in range(1, len(sizes))],
             "all_hidden": {
-                "neurons": neurons,
-                "early_exit": float(layer_exit.sum() / (n * neurons)),
-                "full_window": float(layer_full.sum() / (n * neurons)),
+                "neurons": hidden,
+                "early_exit": float(exit_sums[1:].sum() / (n * hidden)),
+                "full_window": float(full_sums[1:].sum() / (n * hidden)),
             },
-            "input": {
-                "neurons": math.prod(x.shape[1:]),
-                "early_exit": input_exit / (n * math.prod(x.shape[1:])),
-                "full_window": input_full / (n * math.prod(x.shape[1:])),
-            },
+            "input": per_neuron(0),
         },
     }
 
 
 def plot_t_first(evaluation: dict, path: Path, title: str) -> None:
     """Bar chart of the fraction of test samples decided at each step, accuracy on top."""
-    import matplotlib
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    dist = evaluation["t_first"]
-    steps = np.arange(len(dist["fraction"]))
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    bars = ax.bar(steps, 100 * np.array(dist["fraction"]), color="tab:blue")
-    for bar, acc in zip(bars, dist["accuracy"], strict=True):
+    decided = evaluation["t_first"]
+    steps = np.arange(len(decided["fraction"]))
+    fig = Figure(figsize=(6, 3.5), layout="constrained")
+    ax = fig.subplots()
+    bars = ax.bar(steps, 100 * np.array(decided["fraction"]), color="tab:blue")
+    for bar, acc in zip(bars, decided["accuracy"], strict=True):
         if acc is not None:
             ax.annotate(
                 f"{100 * acc:.1f}%",
@@ -284,132 +249,98 @@ def plot_t_first(evaluation: dict, path: Path, title: str) -> None:
         f"(labels: accuracy at that step)",
     )
     ax.title.set_fontsize(9)
-    fig.tight_layout()
     fig.savefig(path, dpi=100)
-    plt.close(fig)
 
 
-def plot_curves(history: list[dict], path: Path, title: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    epochs = [h["epoch"] for h in history]
-    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(9, 3.5))
-    ax_loss.plot(epochs, [h["train_loss"] for h in history], "o-")
-    ax_loss.set(xlabel="epoch", ylabel="train loss (CE at t_1st)")
-    ax_acc.plot(epochs, [100 * h["train_acc"] for h in history], "o-", label="train")
-    ax_acc.plot(epochs, [100 * h["test"]["accuracy"] for h in history], "s-", label="test")
-    for h in history:
-        ax_acc.annotate(f"T={h['num_steps']}", (h["epoch"], 100 * h["test"]["accuracy"]), size=7)
-    ax_acc.set(xlabel="epoch", ylabel="accuracy (%)")
-    ax_acc.legend()
-    fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-
-
-def write_metrics(out: Path, cfg: Config, n: int, n_test: int, steps: int, history, final):
-    metrics = {
-        "config": cfg.stored(),
-        "train_samples": n,
-        "test_samples": n_test,
-        "steps_per_epoch": steps,
-        "mlx_version": mx.__version__,
-        "device": str(mx.default_device()),
-        "history": history,
-        "final": final,
-    }
-    write_json(out / METRICS, metrics)
-    return metrics
+def write_plots(model, cfg: Config, x: mx.array, num_steps: int, folder: Path, title: str):
+    """``--plots``: input spikes, last hidden layer's raster, firing rate per layer."""
+    frames = encode(cfg, x[: cfg.eval_batch_size], num_steps)
+    model.eval()
+    out = model(frames, return_spikes=True)
+    model.train()
+    spikes = {"input": frames, **{f"hidden{i + 1}": s for i, s in enumerate(out.spikes)}}
+    return common.write_spike_plots(folder, title, frames, spikes)
 
 
 def train(cfg: Config) -> dict:
-    """Run the recipe described by ``cfg``; return the metrics written to ``metrics.json``."""
-    check_optional_imports("examples/ttfs_mnist.py")
-    from tqdm import tqdm
+    """Run the recipe described by ``cfg``; return the metrics written to ``metrics.json``.
 
-    out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
-    x_train, y_train = load_images("train", cfg.data_dir, cfg.dataset, cfg.limit)
-    x_test, y_test = load_images("test", cfg.data_dir, cfg.dataset, cfg.test_limit)
+    Raises ``_common.Interrupted`` after saving a checkpoint when Ctrl-C was pressed.
+    """
+    cfg, out = common.prepare(cfg)
+    (x_train, y_train), (x_test, y_test) = common.load_mnist(cfg)
     n, n_test = x_train.shape[0], int(x_test.shape[0])
-    steps = math.ceil(n / cfg.batch_size)
+    common.check_ranks(n_test, "test images")  # evaluate() gives each rank some
+    steps = common.steps_per_epoch(n, cfg.batch_size)
 
     mx.random.seed(cfg.seed)
     model = build_model(cfg)
-    optimizer = optim.Adam(
-        learning_rate=optim.cosine_decay(cfg.lr, cfg.epochs * steps), bias_correction=True
-    )
-    optimizer.init(model.trainable_parameters())
-    start_epoch, history = 0, []
-    if cfg.resume and (out / CHECKPOINT).exists():
-        meta = load_checkpoint(out / CHECKPOINT, model, optimizer, cfg.stored(), SCHEDULE_FIELDS)
-        start_epoch, history = meta["epoch"], meta["history"]
-    elif cfg.resume:
-        raise SystemExit(f"--resume: no {CHECKPOINT} in {out}")
-    mx.eval(model.parameters(), optimizer.state)
-    model.train()
-    step = make_train_step(model, optimizer, cfg.compile)
+    # sqrt(ranks) * lr: see mlx_snn.distributed.scaled_lr
+    schedule = optim.cosine_decay(dist.scaled_lr(cfg.lr), cfg.epochs * steps)
+    run = common.Run(cfg, model, schedule, loss_fn, SCHEDULE_FIELDS)  # --resume: restores
 
-    last = cfg.epochs if cfg.stop_after is None else min(cfg.epochs, cfg.stop_after)
-    for epoch in range(start_epoch, last):
-        T = cfg.steps_at(epoch)
-        perm = mx.array(np.random.default_rng([cfg.seed, 2, epoch]).permutation(n))
-        loss_sum, correct, t_sum = 0.0, 0, 0
-        tic = time.perf_counter()
-        desc = f"epoch {epoch + 1}/{cfg.epochs} T={T}"
-        bar = tqdm(range(steps), desc=desc, disable=cfg.quiet)
-        for i in bar:
-            idx = perm[i * cfg.batch_size : (i + 1) * cfg.batch_size]
-            loss, hits, t_batch = step(encode(cfg, x_train[idx], T), y_train[idx])
-            mx.eval(loss, hits, t_batch, model.state, optimizer.state)
-            loss_sum += loss.item() * idx.shape[0]
-            correct += hits.item()
-            t_sum += t_batch.item()
-            seen = min((i + 1) * cfg.batch_size, n)
-            bar.set_postfix(loss=f"{loss_sum / seen:.4f}", acc=f"{correct / seen:.4f}")
-        train_seconds = time.perf_counter() - tic
-        tic = time.perf_counter()
-        test = evaluate(model, x_test, y_test, cfg, T)
-        history.append(
-            {
+    def train_batch(batch, T: int) -> dict[str, float]:
+        _, idx = batch
+        loss, (hits, t_sum) = run.step(encode(cfg, x_train[idx], T), y_train[idx])
+        b = idx.shape[0]
+        return {
+            "samples": b,
+            "loss": loss.item() * b,
+            "correct": hits.item(),
+            "t_first": t_sum.item(),
+        }
+
+    facts = common.run_facts(cfg, n, n_test, steps)
+
+    def metrics(history: list[dict], final: dict | None = None) -> dict:
+        return {**facts, "history": history, "final": final}
+
+    with run:
+        for epoch in run.epochs():
+            T = cfg.steps_at(epoch)
+            batches = common.epoch_batches(cfg.seed, epoch, n, cfg.batch_size, run.progress.step)
+            desc = f"epoch {epoch + 1}/{cfg.epochs} T={T}"
+            run.train_epoch(epoch, steps, batches, functools.partial(train_batch, T=T), desc)
+            tic = time.perf_counter()
+            test = evaluate(model, x_test, y_test, cfg, T)
+            record = {
                 "epoch": epoch + 1,
                 "num_steps": T,
-                "train_loss": loss_sum / n,
-                "train_acc": correct / n,
-                "train_mean_t_first": t_sum / n,
-                "test": test,
-                "train_seconds": train_seconds,
+                **run.progress.summary(),
+                "train_mean_t_first": run.progress.mean("t_first"),
+                "test_acc": test["accuracy"],
                 "test_seconds": time.perf_counter() - tic,
             }
-        )
-        meta = {"epoch": epoch + 1, "config": cfg.stored(), "history": history}
-        save_checkpoint(out / CHECKPOINT, model, optimizer, meta)
-        write_metrics(out, cfg, n, n_test, steps, history, None)
-        if not cfg.quiet:
-            summary = {k: v for k, v in history[-1].items() if k != "test"}
-            summary["test_acc"] = test["accuracy"]
-            summary["t_first_counts"] = test["t_first"]["counts"]
-            print(json.dumps(summary), file=sys.stderr)
+            run.history.append({**record, "test": test})
+            run.end_epoch(metrics, {**record, "t_first_counts": test["t_first"]["counts"]})
 
     final = None
-    if history and history[-1]["epoch"] == cfg.epochs:
+    if run.history and run.history[-1]["epoch"] == cfg.epochs:
         T = cfg.steps_at(cfg.epochs - 1)
         sweep = []
         for value in cfg.sweep_thresholds:
             model.set_decoder_threshold(value)
             sweep.append(evaluate(model, x_test, y_test, cfg, T))
         model.set_decoder_threshold(cfg.threshold)
-        final = {"evaluation": history[-1]["test"], "threshold_sweep": sweep}
-        title = f"{cfg.dataset} {cfg.arch}, T={T}, V_th={cfg.threshold}"
-        plot_t_first(history[-1]["test"], out / HISTOGRAM, title)
-    metrics = write_metrics(out, cfg, n, n_test, steps, history, final)
-    if history:
-        plot_curves(history, out / CURVES, f"{cfg.dataset} TTFS {cfg.arch}")
-    return metrics
+        final = {"evaluation": run.history[-1]["test"], "threshold_sweep": sweep}
+    if not dist.is_main():  # rank 0 writes the results
+        return {"history": run.history}
+    result = run.write_metrics(lambda history: metrics(history, final))
+    T = cfg.steps_at(run.epoch - 1) if run.history else cfg.time_steps[0]
+    if cfg.cost:
+        everything = functools.partial(evaluate, model, x_test, y_test, cfg, T, shard=False)
+        common.cost_report(model, everything, out / "cost.json")
+    if run.history:
+        title = f"{cfg.dataset} TTFS {cfg.arch}"
+        common.plot_curves(
+            run.history, out / common.CURVES, title, "CE at t_1st", lambda h: f"T={h['num_steps']}"
+        )
+        if final is not None:
+            title = f"{cfg.dataset} {cfg.arch}, T={T}, V_th={cfg.threshold}"
+            plot_t_first(final["evaluation"], out / HISTOGRAM, title)
+        if cfg.plots:
+            write_plots(model, cfg, x_test, T, out / "plots", f"{cfg.dataset} TTFS {cfg.arch}")
+    return result
 
 
 def _ints(text: str) -> tuple[int, ...]:
@@ -421,65 +352,45 @@ def _floats(text: str) -> tuple[float, ...]:
 
 
 def parse_args(argv: list[str] | None = None) -> Config:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--arch", choices=snn.models.ARCHS, default="mlp")
-    p.add_argument("--hidden", type=_ints, default=None, help="hidden widths, e.g. 800 or 400,400")
-    p.add_argument("--time-steps", type=_ints, default=(1, 2, 4, 8), help="T of each stage")
-    p.add_argument(
-        "--epochs-per-stage", type=_ints, default=(4, 3, 2, 2), help="one value, or one per stage"
-    )
-    p.add_argument("--epochs", type=int, default=None, help="default: the stages' sum")
-    p.add_argument("--stop-after", type=int, default=None, help="end after this many epochs")
-    p.add_argument("--limit", type=int, default=None, help="use the first N training images")
-    p.add_argument("--test-limit", type=int, default=None, help="use the first N test images")
-    p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--eval-batch-size", type=int, default=500)
-    p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threshold", type=float, default=1.0, help="decoder confidence threshold V_th")
-    p.add_argument("--neuron-threshold", type=float, default=1.0, help="hidden AMOS threshold")
-    p.add_argument("--tau", type=float, default=2.0, help="hidden AMOS time constant")
-    p.add_argument("--decoder-tau", type=float, default=2.0, help="initial decoder tau")
+    p = common.parser(__doc__)
+    p.add_argument("--arch", choices=snn.models.ARCHS, help="AMOS MLP or conv net")
+    p.add_argument("--hidden", type=_ints, help="hidden widths, e.g. 800 or 400,400")
+    p.add_argument("--time-steps", type=_ints, help="T of each stage")
+    p.add_argument("--epochs-per-stage", type=_ints, help="one value, or one per stage")
+    p.add_argument("--epochs", type=int, help="default: the stages' sum")
+    p.add_argument("--threshold", type=float, help="decoder confidence threshold V_th")
+    p.add_argument("--neuron-threshold", type=float, help="hidden AMOS threshold")
+    p.add_argument("--tau", type=float, help="hidden AMOS time constant")
+    p.add_argument("--decoder-tau", type=float, help="initial decoder tau")
     p.add_argument("--force-last", action="store_true", help="forced spike at T-1 (eq. 7)")
-    p.add_argument("--encoder-tau", type=float, default=2.0)
-    p.add_argument("--encoder-threshold", type=float, default=0.25)
-    p.add_argument(
-        "--sweep-thresholds",
-        type=_floats,
-        default=(0.5, 1.0, 2.0, 5.0),
-        help="V_th values evaluated after the last epoch",
-    )
-    p.add_argument("--dataset", choices=("mnist", "fashion"), default="mnist")
-    p.add_argument("--data-dir", default=None, help="folder of the IDX files (default: cache)")
-    p.add_argument("--out", default="runs/ttfs_mnist", help="folder for metrics, checkpoints")
-    p.add_argument("--resume", action="store_true", help=f"continue from --out/{CHECKPOINT}")
-    p.add_argument("--compile", action="store_true", help="mx.compile the train step")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-    args = p.parse_args(argv)
+    p.add_argument("--encoder-tau", type=float, help="TTFS input coding time constant")
+    p.add_argument("--encoder-threshold", type=float, help="TTFS input coding threshold")
+    p.add_argument("--sweep-thresholds", type=_floats, help="V_th values after the last epoch")
+    p.add_argument("--dataset", choices=("mnist", "fashion"), help="MNIST or Fashion-MNIST")
+    p.add_argument("--data-dir", help="folder of the IDX files (default: cache)")
+    common.add_run_flags(p, "about 4 per epoch of the full recipe")
+    args = common.parse_flags(p, Config, argv)
     if not args.time_steps:
         p.error("--time-steps must list at least one number of time steps, e.g. 1,2,4,8")
     if not args.epochs_per_stage:
         p.error("--epochs-per-stage must hold one value or one per stage, e.g. 3")
-    for name in ("epochs", "stop_after", "limit", "test_limit", "batch_size", "eval_batch_size"):
-        if getattr(args, name) is not None and getattr(args, name) < 1:
-            p.error(f"--{name.replace('_', '-')} must be >= 1; got {getattr(args, name)}")
     try:
         return Config(**vars(args))
     except (ValueError, TypeError) as err:
         p.error(str(err))
 
 
+def summary(last: dict) -> str:
+    test = last["test"]
+    return (
+        f"epoch {last['epoch']} (T={last['num_steps']}): test accuracy "
+        f"{100 * test['accuracy']:.2f}%, mean t_1st {test['mean_t_first']:.2f}, "
+        f"spikes per hidden neuron {test['spikes_per_neuron']['all_hidden']['early_exit']:.3f}"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
-    metrics = train(parse_args(argv))
-    if metrics["history"]:
-        last = metrics["history"][-1]
-        test = last["test"]
-        print(
-            f"epoch {last['epoch']} (T={last['num_steps']}): test accuracy "
-            f"{100 * test['accuracy']:.2f}%, mean t_1st {test['mean_t_first']:.2f}, "
-            f"spikes per hidden neuron {test['spikes_per_neuron']['all_hidden']['early_exit']:.3f}"
-        )
-    return 0
+    return common.main("examples/ttfs_mnist.py", train, parse_args(argv), summary)
 
 
 if __name__ == "__main__":

@@ -1,19 +1,18 @@
 """One rank of the runs in tests/test_distributed.py (started by ``mlx-snn launch``).
 
 ``python distributed_worker.py MODE OUT [ARGS]``; every rank writes what it saw to
-``OUT/rank<r>.npz`` (or, for ``mnist``, runs examples/mnist.py, whose rank 0 writes ``OUT``):
+``OUT/rank<r>.npz`` (or, for ``example``, runs an example script, whose rank 0 writes ``OUT``):
 
 - ``step``: one SGD step of a small spiking net on this rank's shard of a fixed batch, the
   BatchNorm running statistics after one step of a net with BatchNorm, ``all_sum``, ``shard``
   and ``check_same`` as the ranks see them;
-- ``mnist ARGS``: examples/mnist.py straight to the end in ``OUT/a``, then stopped after one
-  epoch and resumed in ``OUT/b`` (ARGS: the example's options), then with one image;
+- ``example NAME ARGS``: examples/NAME.py straight to the end in ``OUT/a``, then stopped
+  after one epoch and resumed in ``OUT/b`` (ARGS: the example's options), then with one image;
 - ``fail``: rank 1 exits with status 3 while rank 0 waits in an all-reduce.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 from pathlib import Path
 
@@ -21,12 +20,12 @@ import mlx.core as mx
 import mlx.nn as nn
 import mlx.optimizers as optim
 import numpy as np
+from example_scripts import load_example
 from mlx.utils import tree_flatten
 
 import mlx_snn as snn
 from mlx_snn import distributed as dist
 
-ROOT = Path(__file__).resolve().parents[1]
 T, GLOBAL_BATCH, FEATURES, CLASSES = 4, 8, 6, 3
 
 
@@ -83,11 +82,8 @@ def step(out: Path) -> None:
     np.savez(out / f"rank{dist.rank()}.npz", **saved)
 
 
-def run_mnist(out: Path, args: list[str]) -> None:
-    spec = importlib.util.spec_from_file_location("mnist_example", ROOT / "examples" / "mnist.py")
-    example = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = example  # dataclasses look their module up there
-    spec.loader.exec_module(example)
+def run_example(name: str, out: Path, args: list[str]) -> None:
+    example = load_example(name)
     for folder, extra in (("a", []), ("b", ["--stop-after", "1"]), ("b", ["--resume"])):
         assert example.main([*args, "--out", str(out / folder), "--quiet", *extra]) == 0
     try:  # fewer images than ranks
@@ -108,8 +104,8 @@ if __name__ == "__main__":
     dist.init()
     if mode == "step":
         step(folder)
-    elif mode == "mnist":
-        run_mnist(folder, sys.argv[3:])
+    elif mode == "example":
+        run_example(sys.argv[3], folder, sys.argv[4:])
     elif mode == "fail":
         fail()
     else:

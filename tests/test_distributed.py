@@ -220,10 +220,17 @@ def test_a_failing_rank_makes_the_launcher_exit_non_zero(tmp_path):
     assert done.returncode in (1, 3), done.stdout + done.stderr
 
 
-def test_mnist_resumed_under_two_ranks_equals_the_uninterrupted_run(mnist_dir, tmp_path):
-    tiny = ["--data-dir", str(mnist_dir), "--mode", "tactp", "--group", "2", "--num-steps", "2"]
-    tiny += ["--epochs", "2", "--limit", "17", "--test-limit", "9", "--batch-size", "4"]
-    done = launch("mnist", str(tmp_path), *tiny)
+TINY = {  # 17 training images: 8 per rank (one left out), batches of 4, 2 steps per epoch
+    "mnist": ["--mode", "tactp", "--group", "2", "--num-steps", "2", "--epochs", "2"],
+    "ttfs_mnist": ["--hidden", "16", "--time-steps", "1,2", "--epochs-per-stage", "1"],
+}
+
+
+@pytest.mark.parametrize("name", list(TINY))
+def test_an_example_resumed_under_two_ranks_equals_the_uninterrupted_run(name, mnist_dir, tmp_path):
+    tiny = ["--data-dir", str(mnist_dir), *TINY[name]]
+    tiny += ["--limit", "17", "--test-limit", "9", "--batch-size", "4"]
+    done = launch("example", str(tmp_path), name, *tiny)
     assert done.returncode == 0, done.stdout + done.stderr
     a, b = (mx.load(str(tmp_path / f / "checkpoint.safetensors")) for f in "ab")
     assert sorted(a) == sorted(b) and any("running_mean" in k for k in a)
@@ -232,9 +239,11 @@ def test_mnist_resumed_under_two_ranks_equals_the_uninterrupted_run(mnist_dir, t
     metrics = [json.loads((tmp_path / f / "metrics.json").read_text()) for f in "ab"]
     assert metrics[0]["config"]["ranks"] == 2 and metrics[0]["global_batch_size"] == 8
     assert metrics[0]["steps_per_epoch"] == 2  # 16 of the 17 samples: 8 per rank, batches of 4
+    assert metrics[0]["test_samples"] == 9  # the whole test set, split between the ranks
     for h_a, h_b in zip(metrics[0]["history"], metrics[1]["history"], strict=True):
         for field in ("train_loss", "train_acc", "test_acc"):
             assert h_a[field] == h_b[field], field
+    assert metrics[0].get("final") == metrics[1].get("final")  # ttfs: the threshold sweep
     for r in (0, 1):
         too_few = (tmp_path / f"too_few{r}.txt").read_text()
-        assert too_few == "1 training images cannot be shared by 2 ranks"
+        assert too_few.startswith("1 ") and too_few.endswith("cannot be shared by 2 ranks")

@@ -3,21 +3,17 @@ counts, outputs and gradients untouched, and clear errors (or a "not counted" li
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
-import sys
-from pathlib import Path
 
 import mlx.core as mx
 import mlx.nn as nn
 import numpy as np
 import pytest
+from example_scripts import load_example
 
 import mlx_snn as snn
 from mlx_snn.monitor import EnergyCosts, Monitor, conv_fan_out
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 class TwoLayer(nn.Module):
@@ -470,16 +466,8 @@ def test_other_neurons_are_counted():
     assert r["linear"].synops == int(np.count_nonzero(np.array(x))) * 3
 
 
-def load_example():
-    spec = importlib.util.spec_from_file_location("mnist_example", ROOT / "examples" / "mnist.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_mnist_example_cost_flag_prints_the_table(mnist_dir, tmp_path, capsys):
-    example = load_example()
+    example = load_example("mnist")
     argv = ["--data-dir", str(mnist_dir), "--out", str(tmp_path), "--quiet", "--cost"]
     argv += ["--mode", "tac", "--group", "2", "--num-steps", "4", "--epochs", "1"]
     argv += ["--limit", "16", "--test-limit", "8", "--batch-size", "8"]

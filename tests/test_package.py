@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -68,32 +67,6 @@ def test_console_script_module_runs_info():
         [sys.executable, "-m", "mlx_snn.cli", "info"], capture_output=True, text=True, check=True
     )
     assert "mlx_snn" in out.stdout
-
-
-@pytest.mark.slow
-def test_wheel_ships_bundled_data_and_licence(tmp_path):
-    pytest.importorskip("setuptools")
-    res = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "wheel",
-            "--no-deps",
-            "--no-build-isolation",
-            "-w",
-            str(tmp_path),
-            str(ROOT),
-        ],
-        capture_output=True,
-        text=True,
-    )
-    if res.returncode != 0:
-        pytest.skip(f"could not build a wheel here: {res.stderr[-300:]}")
-    (wheel,) = tmp_path.glob("mlx_snn-*.whl")
-    names = zipfile.ZipFile(wheel).namelist()
-    assert "mlx_snn/data/mnist_subset.npz" in names
-    assert "mlx_snn/data/MNIST_LICENSE.txt" in names
 
 
 def test_readme_quick_start_runs():

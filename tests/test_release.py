@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 import mlx_snn
+from mlx_snn.kernels import registry
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -49,6 +50,8 @@ def test_wheel_holds_the_package_data_and_notices_only(tmp_path):
     assert tops == {"mlx_snn", f"mlx_snn-{mlx_snn.__version__}.dist-info"}, tops
     for required in ("mlx_snn/data/mnist_subset.npz", "mlx_snn/data/MNIST_LICENSE.txt"):
         assert required in names
+    kernels = {f"mlx_snn/metal/{f}" for f in registry.source_files()}
+    assert kernels <= set(names), sorted(kernels - set(names))
     licences = {n.rsplit("/", 1)[-1] for n in names if "/licenses/" in n}
     assert licences == {"LICENSE", "NOTICE"}
     assert not unwanted(names)
@@ -67,6 +70,8 @@ def test_sdist_holds_the_whole_test_tree_and_it_collects(tmp_path):
         assert required in names
     for required in ("NOTICE", "CITATION.cff", "CHANGELOG.md", "CONTRIBUTING.md", "LICENSE"):
         assert required in names
+    for f in registry.source_files():  # the kernel sources, and through the package's link
+        assert f"metal/{f}" in names and f"mlx_snn/metal/{f}" in names, f
     assert not unwanted(names)
     (root,) = (tmp_path / "src").iterdir()
     res = subprocess.run(

@@ -1,81 +1,25 @@
-"""examples/ttfs_mnist.py: it learns real MNIST, evaluates with early exit, --resume
-continues bit-for-bit, and bad thresholds or schedules stop it with a clear message.
-
-The runs use the shared real MNIST (``mnist_dir`` fixture; skipped when absent). The resume
-test compares every saved array (weights, BatchNorm statistics, Adam state) and every logged
-number for exact equality, no tolerance, eager and compiled.
+"""examples/ttfs_mnist.py on the shared real MNIST (skipped when absent): it learns, evaluates
+with early exit, and bad thresholds or schedules stop it with a clear message. What the three
+examples share is in tests/test_examples.py.
 """
 
 from __future__ import annotations
 
-import importlib.util
-import json
-import sys
-from pathlib import Path
-
-import mlx.core as mx
-import numpy as np
 import pytest
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def load_example():
-    sys.path.insert(0, str(ROOT / "examples"))  # the example imports training_utils
-    spec = importlib.util.spec_from_file_location(
-        "ttfs_example", ROOT / "examples" / "ttfs_mnist.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
+from example_scripts import load_example, run
 
 
 @pytest.fixture(scope="module")
 def example():
-    return load_example()
-
-
-def run(example, mnist_dir, out, *args):
-    argv = ["--data-dir", str(mnist_dir), "--out", str(out), "--quiet", *args]
-    assert example.main(argv) == 0
-    return json.loads((out / example.METRICS).read_text())
-
-
-def saved_arrays(example, out) -> dict[str, np.ndarray]:
-    return {k: np.array(v) for k, v in mx.load(str(out / example.CHECKPOINT)).items()}
+    return load_example("ttfs_mnist")
 
 
 TINY = ["--hidden", "24", "--time-steps", "1,3", "--epochs-per-stage", "1", "--limit", "24"]
 TINY += ["--test-limit", "10", "--batch-size", "8", "--sweep-thresholds", "0.5,3"]
 
 
-@pytest.mark.parametrize("arch, compiled", [("mlp", []), ("conv", ["--compile"])])
-def test_resume_equals_an_uninterrupted_run(example, mnist_dir, tmp_path, arch, compiled):
-    tiny = ["--arch", arch, *TINY, *compiled]
-    if arch == "conv":
-        tiny += ["--limit", "16"]
-    straight = run(example, mnist_dir, tmp_path / "a", *tiny)
-    first = run(example, mnist_dir, tmp_path / "b", *tiny, "--stop-after", "1")
-    assert [h["epoch"] for h in first["history"]] == [1] and first["final"] is None
-    resumed = run(example, mnist_dir, tmp_path / "b", *tiny, "--resume")
-    assert [(h["epoch"], h["num_steps"]) for h in resumed["history"]] == [(1, 1), (2, 3)]
-    a, b = saved_arrays(example, tmp_path / "a"), saved_arrays(example, tmp_path / "b")
-    assert sorted(a) == sorted(b)
-    assert any(k.startswith("model.") and "running_mean" in k for k in a)
-    assert any(k.startswith("optimizer.") and k.endswith(".m") for k in a)
-    for key in a:
-        np.testing.assert_array_equal(a[key], b[key], err_msg=key)
-    for h_a, h_b in zip(straight["history"], resumed["history"], strict=True):
-        for field in ("train_loss", "train_acc", "train_mean_t_first", "test"):
-            assert h_a[field] == h_b[field], field
-    assert straight["final"] == resumed["final"]
-    for name in (example.CURVES, example.HISTOGRAM):
-        assert (tmp_path / "b" / name).stat().st_size > 0
-
-
 def test_metrics_hold_the_early_exit_evaluation(example, mnist_dir, tmp_path):
-    metrics = run(example, mnist_dir, tmp_path, *TINY)
+    metrics = run(example, tmp_path, "--data-dir", str(mnist_dir), *TINY)
     assert metrics["config"]["out"] == tmp_path.name  # no absolute path outside the repository
     final = metrics["final"]
     ev = final["evaluation"]
@@ -125,16 +69,6 @@ def test_config_rejects_an_empty_schedule(example):
     assert [cfg.steps_at(e) for e in range(7)] == [1, 1, 2, 4, 4, 4, 4]
 
 
-def test_resume_refuses_other_settings_or_no_checkpoint(example, mnist_dir, tmp_path):
-    with pytest.raises(SystemExit, match=r"no checkpoint\.safetensors"):
-        run(example, mnist_dir, tmp_path, *TINY, "--resume")
-    run(example, mnist_dir, tmp_path, *TINY, "--stop-after", "1")
-    with pytest.raises(SystemExit, match=r"threshold: checkpoint 1\.0, now 2\.0"):
-        run(example, mnist_dir, tmp_path, *TINY, "--threshold", "2", "--resume")
-    with pytest.raises(SystemExit, match=r"time_steps: checkpoint \[1, 3\], now \[1, 4\]"):
-        run(example, mnist_dir, tmp_path, *TINY, "--time-steps", "1,4", "--resume")
-
-
 @pytest.mark.slow
 def test_one_epoch_on_a_subset_reaches_a_sanity_accuracy(example, mnist_dir, tmp_path):
     """One epoch at T = 2 over the first 6,400 training images (100 steps of 64, Adam at
@@ -145,9 +79,19 @@ def test_one_epoch_on_a_subset_reaches_a_sanity_accuracy(example, mnist_dir, tmp
     """
     metrics = run(
         example,
-        mnist_dir,
         tmp_path,
-        *["--arch", "mlp", "--hidden", "200", "--time-steps", "2", "--epochs-per-stage", "1"],
+        *[
+            "--data-dir",
+            str(mnist_dir),
+            "--arch",
+            "mlp",
+            "--hidden",
+            "200",
+            "--time-steps",
+            "2",
+            "--epochs-per-stage",
+            "1",
+        ],
         *["--batch-size", "64", "--limit", "6400", "--test-limit", "1000", "--lr", "3e-3"],
         "--compile",
     )
