@@ -11,9 +11,11 @@ from .. import surrogate
 from .._checks import check_int
 from ..nn.lif import LIF
 from ..nn.temporal import TemporalModule
-from ._common import ConvBlock, check_frames, conv_steps, resolve_mode
+from ._common import ConvBlock, check_frames, conv_steps, layer_states, resolve_mode
 
 __all__ = ["MNISTConvNet", "mnist_convnet"]
+
+STATE_LAYERS = ("block1", "block2", "lif1", "lif2")
 
 
 def _lif() -> LIF:
@@ -42,7 +44,15 @@ class MNISTConvNet(TemporalModule):
 
     Attributes: ``mode``, ``group``, ``num_steps``; ``conv_steps(T)`` gives the
     frames per sample reaching each conv layer, ``conv_frames(T, B)`` their total.
+
+    Call: ``net(x, state=None, return_state=False)``; with ``return_state=True`` it
+    returns ``(spikes, state)``, ``state`` a list of the four LIF states (block1,
+    block2, fc1, fc2), to pass back as ``state=`` to continue the sequence: the
+    network runs in chunks of time with :mod:`mlx_snn.training` (see there for
+    BatchNorm in training mode and the chunk lengths TAC needs).
     """
+
+    chunking = "state"
 
     def __init__(self, mode: str = "baseline", group: int = 4, num_steps: int = 25, tac=None):
         super().__init__()
@@ -68,11 +78,16 @@ class MNISTConvNet(TemporalModule):
         """Total frames through the conv layers in one forward of ``batch_size`` samples."""
         return sum(self.conv_steps(num_steps)) * batch_size
 
-    def __call__(self, x: mx.array) -> mx.array:
+    def __call__(self, x: mx.array, state: list | None = None, return_state: bool = False):
         check_frames(x, (28, 28, 1))
-        h = self.block2(self.block1(x))
+        s = layer_states(state, STATE_LAYERS, return_state)
+        h, s[0] = self.block1(x, state=s[0], return_state=True)
+        h, s[1] = self.block2(h, state=s[1], return_state=True)
         h = h.reshape(*h.shape[:2], math.prod(h.shape[2:]))
-        return self.lif2(self.fc2(self.lif1(self.fc1(h))))
+        h, out = self.lif1(self.fc1(h), state=s[2], return_state=True)
+        y, out2 = self.lif2(self.fc2(h), state=s[3], return_state=True)
+        s[2], s[3] = out.state, out2.state
+        return (y, s) if return_state else y
 
 
 def mnist_convnet(

@@ -11,6 +11,7 @@ import mlx.nn as nn
 from .. import surrogate as _surrogate
 from .._checks import check_bool, check_choice, check_float_array, check_int
 from .._params import POSITIVE, check_scalar, check_tau, module_param, param_repr, store_param
+from .._precision import to_carry, to_dtype
 from ..functional.amos import METHODS, amos, temporal_selector
 from ..functional.scan import linear_scan
 from .temporal import TemporalModule
@@ -57,6 +58,8 @@ class AMOS(TemporalModule):
     time), or ``(spikes, AMOSOutput(mem, t_first))`` with ``return_mem=True``; one
     call of :func:`mlx_snn.functional.amos`. An empty batch gives empty outputs.
     """
+
+    chunking = "whole"
 
     def __init__(
         self,
@@ -118,6 +121,8 @@ class TemporalSelectorDecoder(TemporalModule):
     ``(logits, t_first [B])`` with ``return_time=True``.
     """
 
+    chunking = "whole"
+
     def __init__(
         self,
         in_features: int,
@@ -156,9 +161,12 @@ class TemporalSelectorDecoder(TemporalModule):
             raise ValueError(
                 f"x must have shape [T, B, {self.in_features}] with T >= 1; got {tuple(x.shape)}"
             )
-        inv_tau = mx.sigmoid(self.w).astype(x.dtype)
-        mem = linear_scan(1.0 - inv_tau, self.linear(x) * inv_tau)
+        # the membrane scan and the selection run in float32 (half-precision rule)
+        inv_tau = mx.sigmoid(to_carry(self.w))
+        current = self.linear(x)
+        mem = linear_scan(1.0 - inv_tau, to_carry(current) * inv_tau)
         out = temporal_selector(mem, self.threshold)
+        logits = to_dtype(out.logits, current.dtype)
         if return_time:
-            return out.logits, out.t_first
-        return out.logits
+            return logits, out.t_first
+        return logits

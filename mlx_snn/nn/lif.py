@@ -86,6 +86,8 @@ class LIF(TemporalModule):
     :func:`mlx_snn.functional.lif_sequence`. An empty batch gives empty outputs.
     """
 
+    chunking = "state"
+
     def __init__(
         self,
         beta: float | mx.array = 0.9,

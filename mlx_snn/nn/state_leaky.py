@@ -45,6 +45,8 @@ class StateLeaky(TemporalModule):
     gives empty outputs.
     """
 
+    chunking = "state"
+
     def __init__(
         self,
         beta: float | mx.array = 0.9,

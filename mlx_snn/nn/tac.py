@@ -75,6 +75,8 @@ class TAC(TemporalModule):
     ``x`` of rank < 3 (at call).
     """
 
+    chunking = "groups"
+
     def __init__(self, layer, group: int = 4, beta: float | None = None):
         super().__init__()
         _check_layer(layer)
@@ -116,6 +118,8 @@ class TACTP(TemporalModule):
     Call: ``tactp(x, state=None, return_state=False)``; ``state``/``return_state``
     are passed to the neuron when given (e.g. ``LIF`` returns ``(spikes, LIFOutput)``).
     """
+
+    chunking = "state"
 
     def __init__(self, layer, group: int = 4, neuron=None, beta: float | None = None):
         super().__init__()
