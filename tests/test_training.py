@@ -12,6 +12,8 @@ Checkpointed and chunked gradients against the plain unchunked ones: within
 
 from __future__ import annotations
 
+import itertools
+
 import mlx.core as mx
 import mlx.nn as nn
 import numpy as np
@@ -30,7 +32,7 @@ RTOL_CHUNKS = 1e-5
 def mlp(seed: int = 0, sizes=(12, 16, 16, 5)) -> Stateful:
     mx.random.seed(seed)
     layers = []
-    for a, b in zip(sizes[:-1], sizes[1:], strict=True):
+    for a, b in itertools.pairwise(sizes):
         linear = nn.Linear(a, b)
         linear.weight = linear.weight * 3.0  # enough drive for every layer to spike
         layers += [linear, snn.LIF(beta=0.9, algorithm="loop")]
@@ -265,7 +267,9 @@ def test_bad_arguments_raise_with_the_argument_named():
     with pytest.raises(ValueError, match="at least 2 dimensions"):
         run_chunked(net, x[0, 0], 2)
     with pytest.raises(ValueError, match="multiple of 16"):
-        run_chunked(Stateful(snn.models.mnist_convnet(tac=("tac", 4))), mx.zeros((32, 1, 28, 28, 1)), 8)
+        run_chunked(
+            Stateful(snn.models.mnist_convnet(tac=("tac", 4))), mx.zeros((32, 1, 28, 28, 1)), 8
+        )
     with pytest.raises(ValueError, match="state must be None or hold one entry per layer"):
         net(x, [None])
     with pytest.raises(ValueError, match="depends on the whole sequence"):

@@ -138,8 +138,7 @@ def _scan_log(q, k, v, log_a, S0, L):
     return y, S_end[-1]
 
 
-def _run(q, k, v, log_a, S0, chunk):
-    dtype = mx.result_type(q, k, v, log_a)
+def _run(q, k, v, log_a, S0, chunk, dtype):
     f32 = [to_dtype(x, mx.float32) for x in (q, k, v, log_a)]
     S0 = None if S0 is None else to_dtype(S0, mx.float32)
     y, S = _scan_log(*f32, S0, chunk)
@@ -163,7 +162,7 @@ def associative_scan_log(
     its values must be finite and ``<= 0``, checked the same way).
     """
     _check(q, k, v, log_a, "log_a", S0, chunk, LOG_DECAY)
-    return _run(q, k, v, log_a, S0, chunk)
+    return _run(q, k, v, log_a, S0, chunk, mx.result_type(q, k, v, log_a))
 
 
 def associative_scan(
@@ -205,4 +204,5 @@ def associative_scan(
             outside ``(0, 1]`` (NaN included).
     """
     _check(q, k, v, a, "a", S0, chunk, DECAY)
-    return _run(q, k, v, mx.log(a), S0, chunk)
+    # the log in float32: a half-precision log would put its rounding into every decay
+    return _run(q, k, v, mx.log(to_dtype(a, mx.float32)), S0, chunk, mx.result_type(q, k, v, a))

@@ -206,7 +206,7 @@ def _detached(*arrays):
 
 
 def _forward(reset, timing, chunk, x, v0, beta, threshold):
-    dtype, v0_dtype = x.dtype, v0.dtype
+    dtype = x.dtype
     fresh = _detached(x, v0, beta, threshold)
     if fresh is None:  # mx.compile: no host checks, so run the (exact) step loop
         return _loop_forward(reset, timing, x, v0, beta, threshold)
@@ -228,7 +228,7 @@ def _forward(reset, timing, chunk, x, v0, beta, threshold):
     return (
         to_dtype(s.reshape(x.shape), dtype),
         to_dtype(h.reshape(x.shape), dtype),
-        to_dtype(state.reshape(shape), v0_dtype),
+        to_dtype(state.reshape(shape), carry_dtype(dtype)),
     )
 
 
