@@ -21,6 +21,10 @@ same weights as ``--stop-after 1`` then ``--resume``. ``--epochs`` fixes the cos
 ``--stop-after`` ends a run early.
 ``--compile`` wraps the train step in ``mx.compile`` (off by default: no measurable gain on the
 CPU backend, where the convolutions dominate; see examples/results/mnist.md).
+``--dtype bfloat16|float16`` trains in half precision: the model's parameters and the input
+frames are cast (so the layers compute in that dtype, Adam's moments live in it, and there is
+no float32 master copy of the weights); the neurons keep their membranes in float32 (see
+``mlx_snn/_precision.py``). Default ``float32``.
 """
 
 from __future__ import annotations
@@ -60,6 +64,7 @@ SCHEDULE_FIELDS = (
     "lr",
     "seed",
     "dataset",
+    "dtype",
 )
 
 
@@ -83,6 +88,7 @@ class Config:
     compile: bool = False
     quiet: bool = False
     plots: bool = False
+    dtype: str = "float32"
 
 
 def derived_key(seed: int, *path: int) -> mx.array:
@@ -92,11 +98,11 @@ def derived_key(seed: int, *path: int) -> mx.array:
 
 
 def load_split(cfg: Config, split: str, limit: int | None) -> tuple[mx.array, mx.array]:
-    """Images ``[N, 28, 28, 1]`` float32 in [0, 1] and labels ``[N]`` int32."""
+    """Images ``[N, 28, 28, 1]`` of ``cfg.dtype`` in [0, 1] and labels ``[N]`` int32."""
     images, labels = snn.data.mnist(split, data_dir=cfg.data_dir, dataset=cfg.dataset)
     if limit is not None:
         images, labels = images[:limit], labels[:limit]
-    x = mx.array(images[..., None].astype(np.float32) / 255.0)
+    x = mx.array(images[..., None].astype(np.float32) / 255.0).astype(getattr(mx, cfg.dtype))
     return x, mx.array(labels.astype(np.int32))
 
 
@@ -156,9 +162,9 @@ def load_checkpoint(path: Path, model, optimizer, cfg: Config) -> tuple[int, lis
     arrays, meta = mx.load(str(path), return_metadata=True)
     saved = json.loads(meta["config"])
     diff = [
-        f"{k}: checkpoint {saved[k]!r}, now {getattr(cfg, k)!r}"
+        f"{k}: checkpoint {saved.get(k, getattr(Config, k))!r}, now {getattr(cfg, k)!r}"
         for k in SCHEDULE_FIELDS
-        if saved[k] != getattr(cfg, k)
+        if saved.get(k, getattr(Config, k)) != getattr(cfg, k)
     ]
     if diff:
         raise SystemExit(f"--resume: {path} was made with other settings ({'; '.join(diff)})")
@@ -203,6 +209,7 @@ def train(cfg: Config) -> dict:
 
     mx.random.seed(cfg.seed)
     model = snn.models.mnist_convnet(mode=cfg.mode, group=cfg.group, num_steps=cfg.num_steps)
+    model.set_dtype(getattr(mx, cfg.dtype))
     # bias-corrected, as PyTorch's Adam: see the module docstring
     schedule = optim.cosine_decay(cfg.lr, cfg.epochs * steps)
     optimizer = optim.Adam(learning_rate=schedule, bias_correction=True)
@@ -298,6 +305,7 @@ def parse_args(argv: list[str] | None = None) -> Config:
     p.add_argument("--compile", action="store_true", help="mx.compile the train step")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--plots", action="store_true", help="write spike plots to --out/plots")
+    p.add_argument("--dtype", choices=("float32", "bfloat16", "float16"), default="float32")
     args = p.parse_args(argv)
     for name in ("group", "num_steps", "epochs", "batch_size", "eval_batch_size"):
         if getattr(args, name) < 1:

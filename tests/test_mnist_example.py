@@ -73,6 +73,18 @@ def test_resume_refuses_other_settings_or_no_checkpoint(example, mnist_dir, tmp_
         run(example, mnist_dir, tmp_path, *tiny, "--lr", "0.01", "--resume")
 
 
+@pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
+def test_half_precision_run_keeps_its_dtype(example, mnist_dir, tmp_path, dtype):
+    tiny = ["--num-steps", "2", "--epochs", "1", "--limit", "16", "--test-limit", "8"]
+    metrics = run(example, mnist_dir, tmp_path, *tiny, "--batch-size", "8", "--dtype", dtype)
+    assert metrics["config"]["dtype"] == dtype
+    assert np.isfinite(metrics["history"][0]["train_loss"])
+    arrays = mx.load(str(tmp_path / example.CHECKPOINT))
+    assert arrays["model.fc1.weight"].dtype == getattr(mx, dtype)
+    with pytest.raises(SystemExit, match=f"dtype: checkpoint '{dtype}', now 'float32'"):
+        run(example, mnist_dir, tmp_path, *tiny, "--batch-size", "8", "--resume")
+
+
 @pytest.mark.parametrize("flag", ["--group", "--epochs", "--limit", "--batch-size"])
 def test_bad_flags_exit_with_a_message(example, flag, capsys):
     with pytest.raises(SystemExit):

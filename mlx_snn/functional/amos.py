@@ -147,7 +147,8 @@ def first_spike(h: mx.array, threshold: float | mx.array = 1.0) -> FirstSpike:
     (same result, faster on CPU).
 
     Args:
-        h: membrane ``[T, B, ...]`` (floating point, ``T >= 1``; ``B`` may be 0).
+        h: membrane ``[T, B, ...]`` (floating point, ``T >= 1``; ``B`` may be 0;
+            compared with the threshold in float32 when it is a half type).
         threshold: ``> 0``; a float or an array broadcastable to ``h.shape[2:]``.
             An array's values are checked with one host read per call (skipped
             inside ``mx.compile``, where they are used as given).
@@ -215,7 +216,9 @@ def _backward_parallel(
     g_s, g_h, spikes, h, t_first, t_second, threshold, alpha, inv_tau, derivative
 ):
     T, dtype = h.shape[0], h.dtype
-    g_s, g_h, spikes, h = (to_carry(a) for a in (g_s, g_h, spikes, h))
+    # float32 arithmetic: g_s explicitly (its gathers and differences), the rest by
+    # promotion against it and the float32 threshold (no float32 copies to keep)
+    g_s = to_carry(g_s)
     g_first = mx.take_along_axis(g_s, t_first[None], axis=0)
     # t_second = T means "no second fake spike" (t_first = T - 1): its term is 0
     g_second = mx.take_along_axis(g_s, mx.minimum(t_second, T - 1)[None], axis=0)
@@ -298,7 +301,9 @@ def amos(
         method: ``"parallel"`` (blocked scan, parallel first-spike search,
             second-fake-spike backward) | ``"sequential"`` (step loop differentiated by autograd).
             Both give the same spikes and, up to rounding, the same gradients.
-            The parallel scans run in float32 for half-precision inputs.
+            Half-precision inputs: the membrane, the first-spike search and the
+            backward run in float32 (:mod:`mlx_snn._precision`); spikes and ``mem``
+            come back in the input dtype.
 
     Returns:
         :class:`AMOSSequence` ``(spikes [T, B, ...], mem [T, B, ...], t_first [B, ...])``.

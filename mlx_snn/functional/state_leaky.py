@@ -44,6 +44,12 @@ __all__ = ["state_leaky"]
 
 
 @functools.cache
+def _cotangent_fn(surrogate: _surrogate.Surrogate):
+    """``g_s sigma'(h - theta) + g_h`` in float32, fused (one full-size temporary)."""
+    return mx.compile(lambda g_s, g_h, h, thr: to_carry(g_s) * surrogate.derivative(h - thr) + g_h)
+
+
+@functools.cache
 def _state_leaky_fn(surrogate: _surrogate.Surrogate):
     """The forward scan and the hand-written backward, one ``mx.custom_function``."""
 
@@ -55,17 +61,18 @@ def _state_leaky_fn(surrogate: _surrogate.Surrogate):
     @run.vjp
     def run_vjp(primals, cotangents, outputs):
         x, beta, threshold, h0 = primals
-        g_s, g_h, g_v = (to_carry(c) for c in cotangents)
-        h = to_carry(outputs[1])
-        sg = surrogate.derivative(h - threshold)
-        g = g_s * sg + g_h
+        g_s, g_h, g_v = cotangents
+        h = outputs[1]  # mem, in x's dtype: the one tensor this backward reads
+        g = _cotangent_fn(surrogate)(g_s, g_h, h, threshold)
         g = mx.concatenate([g[:-1], (g[-1] + g_v)[None]])
         g_b = linear_scan(beta, g, reverse=True)
+        # parameter gradients: built lazily, computed only when asked for
         h_prev = mx.concatenate([h0[None], h[:-1]])
+        g_thr = -to_carry(g_s) * surrogate.derivative(h - threshold)
         return (
             to_dtype(g_b, x.dtype),
             sum_to_shape(g_b * h_prev, beta.shape),
-            sum_to_shape(-g_s * sg, threshold.shape),
+            sum_to_shape(g_thr, threshold.shape),
             beta * g_b[0],
         )
 

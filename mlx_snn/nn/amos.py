@@ -57,6 +57,13 @@ class AMOS(TemporalModule):
     Call: ``amos(x, return_mem=False)`` returns spikes ``[T, B, ...]`` (one-hot in
     time), or ``(spikes, AMOSOutput(mem, t_first))`` with ``return_mem=True``; one
     call of :func:`mlx_snn.functional.amos`. An empty batch gives empty outputs.
+
+    **Saved for the backward** (``method="parallel"``): the membrane ``mem``
+    ``[T, B, ...]`` (input dtype), the spikes (the output the next layer keeps anyway)
+    and the ``int32`` steps ``t_first``, ``t_second`` ``[B, ...]``; not the input.
+    ``method="sequential"`` is autograd through the step loop and keeps every step's
+    membrane, fake spike and firing mask. It depends on the whole sequence (the forced
+    last-step spike), so it cannot run in chunks of time (``chunking = "whole"``).
     """
 
     chunking = "whole"
@@ -119,6 +126,11 @@ class TemporalSelectorDecoder(TemporalModule):
 
     Call: ``decoder(x, return_time=False)`` returns logits ``[B, num_classes]``, or
     ``(logits, t_first [B])`` with ``return_time=True``.
+
+    **Saved for the backward:** the input ``x`` (the linear layer's weight gradient)
+    and the float32 membrane ``[T, B, num_classes]`` of the scan (for the gradient of
+    the time constants). The membrane scan and the selection run in float32 for
+    half-precision inputs; the logits come back in the linear layer's dtype.
     """
 
     chunking = "whole"

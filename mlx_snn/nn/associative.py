@@ -60,6 +60,14 @@ class AssociativeLeaky(TemporalModule):
     ``return_state=True``: ``mem`` the readouts ``[T, B, value_dim]``, ``state`` the
     memory after the last step ``[B, key_dim, value_dim]``. Passing that state back
     continues the sequence exactly (two halves equal one call).
+
+    **Saved for the backward:** autograd through the chunked scan keeps its
+    intermediates (the pairwise decay factors, about ``B*T*chunk*key_dim`` floats, and
+    the chunk states; see :mod:`mlx_snn.functional.associative`), the projections'
+    input ``x``, and ``mem - threshold`` for the surrogate. Half precision: the
+    projections compute in the parameters' dtype, the scan, the memory ``S`` (the
+    returned state) and the threshold test in float32; spikes and ``mem`` come back in
+    the projections' dtype.
     """
 
     chunking = "state"

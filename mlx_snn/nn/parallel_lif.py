@@ -33,6 +33,10 @@ class ParallelLIF(LIF):
     threshold. It pays off for few neurons and long sequences at moderate firing
     rates; ``snn.LIF(algorithm="auto")`` picks it by shape.
 
+    Saves the same for the backward as :class:`LIF` (its membrane). Half-precision
+    inputs: the rounds, scans and threshold tests run in float32, the state returned
+    is float32, spikes and ``mem`` are in the input dtype.
+
     Args:
         beta, threshold, reset, surrogate, detach_reset, learn_beta,
         learn_threshold, reset_timing, backend: as in :class:`LIF`.

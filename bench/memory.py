@@ -1,0 +1,307 @@
+"""Training memory and step time against T: plain BPTT, checkpointed BPTT and truncated BPTT.
+
+Usage: python bench/memory.py [--quick] [--models mlp convnet] [--dtypes float32 bfloat16]
+                              [--steps 64 256 1024 4096] [--chunk 64] [--limit-gib 8]
+                              [--max-alloc-gib 5] [--max-seconds 120] [--no-times]
+
+One gradient computation (forward + backward, no optimizer update) per cell of
+- ``mlp``: Linear-LIF stacks 784-1024-1024-10 with B=32 (rate-coded input, 20% spikes);
+- ``convnet``: ``snn.models.mnist_convnet()`` (baseline mode, BatchNorm in training
+  mode) with B=32 on 28x28 frames;
+each in float32 and bfloat16 (model and input cast with ``set_dtype`` / ``astype``),
+and three ways to train over T steps (``mlx_snn.training``):
+- ``plain``: ``nn.value_and_grad`` through the whole sequence;
+- ``checkpoint``: ``run_chunked(..., chunk, checkpoint=True)``: the same gradients,
+  chunks recomputed in the backward pass;
+- ``tbptt``: ``tbptt(..., chunk)``: one backward pass per chunk, gradients summed.
+The loss is cross-entropy on the output spike counts (per chunk for ``tbptt``).
+
+Peak memory is MLX's allocator peak (``mx.get_peak_memory``, reset before the case,
+the MLX buffer cache emptied) over the first call: the whole footprint of the step,
+model parameters and input included (optimizer state is not: it is small here).
+Peak memory grows linearly in T for every mode (activations for ``plain``; the
+input, the outputs and one state per chunk for the other two), so each
+(model, dtype, mode) gets a least-squares line ``peak = a + b*T`` through the T it
+measured; a cell whose predicted peak exceeds ``--max-alloc-gib`` (default 5 GiB: the
+machine these ran on is shared) or whose predicted time exceeds ``--max-seconds`` is
+not run and shows the line's value marked "est.". The last column is the largest T
+whose predicted peak fits in ``--limit-gib`` (default 8 GiB), from that line.
+Step times (median of ``--reps``, one warm-up) are measured only where the cell ran;
+``--no-times`` skips them (memory only: one call per cell).
+
+``--quick``: B=4, mlp 784-128-128-10, T in {16, 64}, chunk 16, float32 only, no
+times: a smoke run. Writes bench/results/memory-cpu-<host>.json (memory_quick-... with
+--quick) and the markdown table next to it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import sys
+import time
+from pathlib import Path
+
+import mlx.core as mx
+import mlx.nn as nn
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import mlx_snn as snn
+from bench.harness import fmt_bytes, fmt_time, markdown_table, save, time_fn
+from mlx_snn.training import Stateful, run_chunked, tbptt
+
+MODES = ("plain", "checkpoint", "tbptt")
+DTYPES = {"float32": mx.float32, "bfloat16": mx.bfloat16}
+GIB = 2**30
+
+
+def build(model: str, dtype: mx.Dtype, hidden: int) -> tuple[nn.Module, tuple[int, ...]]:
+    """The network (a stateful ``net(x, state)`` module) and one frame's shape."""
+    mx.random.seed(0)
+    if model == "mlp":
+        layers = []
+        for a, b in ((784, hidden), (hidden, hidden), (hidden, 10)):
+            layers += [nn.Linear(a, b), snn.LIF(beta=0.9, algorithm="loop")]
+        net, frame = Stateful(*layers), (784,)
+    else:
+        net, frame = Stateful(snn.models.mnist_convnet()), (28, 28, 1)
+    net.set_dtype(dtype)
+    net.train()
+    mx.eval(net.parameters())
+    return net, frame
+
+
+def make_step(net, mode: str, x: mx.array, labels: mx.array, chunk: int):
+    """One synchronised gradient computation of ``mode``."""
+
+    def loss(y):
+        return snn.loss.ce_count(y, labels)
+
+    if mode == "tbptt":
+
+        def step():
+            res = tbptt(net, loss, x, chunk)
+            mx.eval(res.loss, res.grads)
+
+        return step
+    grad_fn = nn.value_and_grad(
+        net,
+        lambda: loss(
+            run_chunked(
+                net, x, chunk if mode == "checkpoint" else None, checkpoint=mode != "plain"
+            )[0]
+        ),
+    )
+
+    def step():
+        mx.eval(grad_fn())
+
+    return step
+
+
+def measure(net, frame, mode, T, batch, dtype, chunk, reps, times) -> dict:
+    gc.collect()
+    mx.clear_cache()
+    x = mx.random.bernoulli(0.2, (T, batch, *frame), key=mx.random.key(T)).astype(dtype)
+    labels = mx.array(np.arange(batch) % 10, dtype=mx.int32)
+    mx.eval(x)
+    step = make_step(net, mode, x, labels, chunk)
+    mx.reset_peak_memory()
+    start = time.perf_counter()
+    step()
+    first = time.perf_counter() - start
+    out = {"peak_bytes": int(mx.get_peak_memory()), "first_call_s": first}
+    if times:
+        timing = time_fn(step, reps=reps, warmup=0)
+        out.update(median_s=timing["median_s"], min_s=timing["min_s"])
+    del step, x
+    gc.collect()
+    mx.clear_cache()
+    return out
+
+
+def fit_line(points: dict[int, float]) -> tuple[float, float] | None:
+    """Least-squares ``a + b*T`` through ``{T: value}`` (None with fewer than 2 points)."""
+    if len(points) < 2:
+        return None
+    t = np.array(sorted(points), dtype=np.float64)
+    v = np.array([points[k] for k in sorted(points)], dtype=np.float64)
+    b, a = np.polyfit(t, v, 1)
+    return float(a), float(max(b, 0.0))
+
+
+def largest_t(line, limit_bytes: float) -> str:
+    if line is None:
+        return "n/a"
+    a, b = line
+    if a >= limit_bytes:
+        return "none"
+    if b <= 0:
+        return "unbounded"
+    t = int((limit_bytes - a) / b)
+    return f"{t:,}" if t < 10**9 else f"> {10**9:,}"
+
+
+def run_cells(args, model, dtype_name, records):
+    """Measure one (model, dtype): every mode over the fit and table steps in budget."""
+    dtype = DTYPES[dtype_name]
+    net, frame = build(model, dtype, args.hidden)
+    lines = {}
+    for mode in MODES:
+        peaks, seconds = {}, {}
+        for T in sorted(set(args.fit_steps) | set(args.steps)):
+            line = fit_line(peaks)
+            est_peak = line[0] + line[1] * T if line else 0.0
+            t_line = fit_line(seconds)
+            est_s = t_line[0] + t_line[1] * T if t_line else 0.0
+            if len(peaks) >= 2 and (
+                est_peak > args.max_alloc_gib * GIB or est_s > args.max_seconds
+            ):
+                continue
+            out = measure(net, frame, mode, T, args.batch, dtype, args.chunk, args.reps, args.times)
+            peaks[T] = out["peak_bytes"]
+            seconds[T] = out.get("median_s", out["first_call_s"])
+            rec = {"model": model, "dtype": dtype_name, "mode": mode, "T": T, **out}
+            records.append(rec)
+            print(
+                f"  {model} {dtype_name} {mode} T={T}: peak {fmt_bytes(out['peak_bytes'])}"
+                + (f", {fmt_time(out['median_s'])}" if "median_s" in out else ""),
+                file=sys.stderr,
+            )
+        lines[mode] = (fit_line(peaks), fit_line(seconds), peaks, seconds)
+    return lines
+
+
+def table_rows(args, model, dtype_name, lines) -> list[list[str]]:
+    rows = []
+    for mode in MODES:
+        line, _, peaks, seconds = lines[mode]
+        cells = []
+        for T in args.steps:
+            if T in peaks:
+                text = fmt_bytes(peaks[T])
+                if args.times:
+                    text += f", {fmt_time(seconds[T])}"
+            elif line is not None:
+                text = f"est. {fmt_bytes(int(line[0] + line[1] * T))}"
+            else:
+                text = "n/a"
+            cells.append(text)
+        slope = f"{line[1] / 2**20:.3g} MiB/step" if line else "n/a"
+        fits = largest_t(line, args.limit_gib * GIB)
+        rows.append([model, dtype_name, mode, *cells, slope, fits])
+    return rows
+
+
+def ratio_notes(records, args) -> list[str]:
+    """Checkpoint/plain peak ratios at the largest T where both were measured."""
+    notes = []
+    for model in args.models:
+        for dtype in args.dtypes:
+            by = {
+                (r["mode"], r["T"]): r
+                for r in records
+                if r["model"] == model and r["dtype"] == dtype
+            }
+            common = [T for T in args.steps if ("plain", T) in by and ("checkpoint", T) in by]
+            if not common:
+                continue
+            T = max(common)
+            p, c = by[("plain", T)], by[("checkpoint", T)]
+            text = (
+                f"{model} {dtype} T={T}: checkpoint/plain peak "
+                f"{c['peak_bytes'] / p['peak_bytes']:.2f}"
+            )
+            if args.times:
+                text += f", time {c['median_s'] / p['median_s']:.2f}x (loaded machine)"
+            notes.append(text)
+    return notes
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true", help="tiny smoke run (see the docstring)")
+    p.add_argument("--models", nargs="+", choices=("mlp", "convnet"), default=None)
+    p.add_argument("--dtypes", nargs="+", choices=tuple(DTYPES), default=None)
+    p.add_argument("--steps", nargs="+", type=int, default=None, help="T of the table")
+    p.add_argument("--fit-steps", nargs="+", type=int, default=None, help="extra small T")
+    p.add_argument("--batch", type=int, default=None)
+    p.add_argument("--hidden", type=int, default=None, help="mlp hidden width (1024)")
+    p.add_argument("--chunk", type=int, default=None, help="chunk of checkpoint / tbptt (64)")
+    p.add_argument("--limit-gib", type=float, default=8.0, help="memory budget for 'largest T'")
+    p.add_argument("--max-alloc-gib", type=float, default=5.0, help="never run a bigger cell")
+    p.add_argument("--max-seconds", type=float, default=120.0, help="never run a longer cell")
+    p.add_argument("--reps", type=int, default=3)
+    p.add_argument("--no-times", dest="times", action="store_false", help="memory only")
+    p.add_argument("--out", type=Path, default=None, help="results folder")
+    args = p.parse_args(argv)
+    if args.quick:
+        args.models = args.models or ["mlp"]
+        args.dtypes = args.dtypes or ["float32"]
+        args.steps = args.steps or [16, 64]
+        args.fit_steps = args.fit_steps or [8]
+        args.batch, args.hidden = args.batch or 4, args.hidden or 128
+        args.chunk, args.times = args.chunk or 16, False
+    args.models = args.models or ["mlp", "convnet"]
+    args.dtypes = args.dtypes or list(DTYPES)
+    args.steps = args.steps or [64, 256, 1024, 4096]
+    args.fit_steps = args.fit_steps or [16, 32]
+    args.batch, args.hidden, args.chunk = args.batch or 32, args.hidden or 1024, args.chunk or 64
+    for name in ("batch", "hidden", "chunk", "reps"):
+        if getattr(args, name) < 1:
+            p.error(f"--{name} must be >= 1")
+
+    print(f"mlx {mx.__version__}, device {mx.default_device()}", file=sys.stderr)
+    records, rows = [], []
+    for model in args.models:
+        for dtype_name in args.dtypes:
+            lines = run_cells(args, model, dtype_name, records)
+            rows += table_rows(args, model, dtype_name, lines)
+    header = ["model", "dtype", "mode", *(f"T={T}" for T in args.steps)]
+    header += ["peak per step", f"largest T in {args.limit_gib:g} GiB"]
+    table = markdown_table(header, rows)
+    notes = ratio_notes(records, args)
+    what = "peak memory" + (
+        ", step time (loaded 2-core CPU: not a speed result)" if args.times else ""
+    )
+    table = (
+        f"Training step (forward + backward) {what}; B={args.batch}, chunk={args.chunk}; "
+        "'est.' = from the line through the measured T.\n\n" + table
+    )
+    if notes:
+        table += "\n\n" + "\n".join(f"- {n}" for n in notes)
+    print(table)
+    path = save(
+        "memory_quick" if args.quick else "memory",
+        {
+            "workload": "training memory vs T: plain / checkpointed / truncated BPTT",
+            "settings": {
+                k: getattr(args, k)
+                for k in (
+                    "models",
+                    "dtypes",
+                    "steps",
+                    "fit_steps",
+                    "batch",
+                    "hidden",
+                    "chunk",
+                    "limit_gib",
+                    "max_alloc_gib",
+                    "max_seconds",
+                    "reps",
+                    "times",
+                )
+            },
+            "records": records,
+            "table": table,
+        },
+        out=args.out,
+    )
+    print(f"\nwrote {path}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
