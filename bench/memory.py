@@ -27,7 +27,11 @@ machine these ran on is shared) or whose predicted time exceeds ``--max-seconds`
 not run and shows the line's value marked "est.". The last column is the largest T
 whose predicted peak fits in ``--limit-gib`` (default 8 GiB), from that line.
 Step times (median of ``--reps``, one warm-up) are measured only where the cell ran;
-``--no-times`` skips them (memory only: one call per cell).
+``--no-times`` skips them (memory only: one call per cell). With times, a last table
+times the LIF layer alone (``--lif-shape``, forward + backward) in float32, bfloat16
+and float16: where MLX computes bfloat16 natively (Apple GPUs) it should be faster
+than float32; MLX's x86 CPU backend has no bfloat16 arithmetic (it converts), so there
+it is not.
 
 ``--quick``: B=4, mlp 784-128-128-10, T in {16, 64}, chunk 16, float32 only, no
 times: a smoke run. Writes bench/results/memory-cpu-<host>.json (memory_quick-... with
@@ -149,7 +153,7 @@ def run_cells(args, model, dtype_name, records):
     dtype = DTYPES[dtype_name]
     net, frame = build(model, dtype, args.hidden)
     lines = {}
-    for mode in MODES:
+    for mode in args.modes:
         peaks, seconds = {}, {}
         for T in sorted(set(args.fit_steps) | set(args.steps)):
             line = fit_line(peaks)
@@ -176,7 +180,7 @@ def run_cells(args, model, dtype_name, records):
 
 def table_rows(args, model, dtype_name, lines) -> list[list[str]]:
     rows = []
-    for mode in MODES:
+    for mode in args.modes:
         line, _, peaks, seconds = lines[mode]
         cells = []
         for T in args.steps:
@@ -220,11 +224,37 @@ def ratio_notes(records, args) -> list[str]:
     return notes
 
 
+def lif_dtype_table(args) -> tuple[list[dict], str]:
+    """The LIF layer alone (``algorithm="loop"``), forward + backward, per dtype."""
+    T, B, N = args.lif_shape
+    records, rows = [], []
+    for name in ("float32", "bfloat16", "float16"):
+        dtype = getattr(mx, name)
+        x = (mx.random.normal((T, B, N), key=mx.random.key(1)) * 0.5 + 0.3).astype(dtype)
+        c = mx.random.normal((T, B, N), key=mx.random.key(2)).astype(dtype)
+        lif = snn.LIF(beta=0.9, algorithm="loop")
+        grad = mx.grad(lambda a, c=c, lif=lif: (lif(a) * c).astype(mx.float32).sum())
+        mx.eval(x, c)
+
+        def step(grad=grad, x=x):
+            mx.eval(grad(x))
+
+        t = time_fn(step, reps=args.reps, warmup=1)
+        records.append({"dtype": name, "T": T, "B": B, "N": N, **t})
+        rows.append([name, fmt_time(t["median_s"]), fmt_bytes(t["peak_memory_bytes"])])
+    base = records[0]["median_s"]
+    for row, rec in zip(rows, records, strict=True):
+        row.append(f"{base / rec['median_s']:.2f}x")
+    header = [f"LIF layer fwd+bwd T={T} B={B} N={N}", "median", "peak", "speed-up vs float32"]
+    return records, markdown_table(header, rows)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="tiny smoke run (see the docstring)")
     p.add_argument("--models", nargs="+", choices=("mlp", "convnet"), default=None)
     p.add_argument("--dtypes", nargs="+", choices=tuple(DTYPES), default=None)
+    p.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES))
     p.add_argument("--steps", nargs="+", type=int, default=None, help="T of the table")
     p.add_argument("--fit-steps", nargs="+", type=int, default=None, help="extra small T")
     p.add_argument("--batch", type=int, default=None)
@@ -235,6 +265,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max-seconds", type=float, default=120.0, help="never run a longer cell")
     p.add_argument("--reps", type=int, default=3)
     p.add_argument("--no-times", dest="times", action="store_false", help="memory only")
+    p.add_argument(
+        "--lif-shape",
+        nargs=3,
+        type=int,
+        default=(256, 32, 1024),
+        metavar=("T", "B", "N"),
+        help="the LIF layer timed per dtype (with times only)",
+    )
     p.add_argument("--out", type=Path, default=None, help="results folder")
     args = p.parse_args(argv)
     if args.quick:
@@ -272,6 +310,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     if notes:
         table += "\n\n" + "\n".join(f"- {n}" for n in notes)
+    lif_records = []
+    if args.times:
+        lif_records, lif_table = lif_dtype_table(args)
+        table += "\n\n" + lif_table
     print(table)
     path = save(
         "memory_quick" if args.quick else "memory",
@@ -282,6 +324,7 @@ def main(argv: list[str] | None = None) -> int:
                 for k in (
                     "models",
                     "dtypes",
+                    "modes",
                     "steps",
                     "fit_steps",
                     "batch",
@@ -295,6 +338,7 @@ def main(argv: list[str] | None = None) -> int:
                 )
             },
             "records": records,
+            "lif_dtypes": lif_records,
             "table": table,
         },
         out=args.out,

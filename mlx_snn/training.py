@@ -220,35 +220,43 @@ def _tree_map(fn, tree):
 # ----------------------------------------------------------------------------
 
 
-def _checkpointed(net: StatefulNet, module: nn.Module, state_tree, x_chunk: mx.array):
+def _checkpointed(net: StatefulNet, module: nn.Module, params, state_tree, x_chunk: mx.array):
     """``net(x_chunk, state)`` as one ``mx.custom_function`` that saves its inputs and
-    outputs only and recomputes the rest in the backward pass.
+    outputs only and recomputes the rest in the backward pass; returns
+    ``(y, state, params)``.
 
-    Unlike ``mx.checkpoint``, the recomputation waits for the chunk's output
-    cotangents (``mx.depends``), and the cotangent handed to the previous chunk waits
-    for this chunk's parameter gradients: MLX then evaluates chunk by chunk, from the
-    last one back, instead of recomputing every chunk first (which would hold all of
-    them at once, the memory checkpointing should save).
+    Three things make MLX evaluate the backward chunk by chunk, from the last one
+    back, holding one chunk at a time (``mx.checkpoint`` alone recomputes every chunk
+    first, which keeps them all):
+
+    - the recomputation waits for the chunk's output cotangents (``mx.depends``);
+    - the parameters pass through each chunk to the next (``params`` out is ``params``
+      in), so the gradient sum over chunks runs along the chain, one running sum,
+      instead of one parameter-sized gradient per chunk summed at the end;
+    - the state cotangent handed to the previous chunk waits for that running sum.
     """
     leaves, rebuild = _flatten(state_tree)
     out_structure = {}  # how to rebuild the returned state from its leaves
 
-    def run(params, x, state_leaves):
-        module.update(params)
+    def run(p, x, state_leaves):
+        module.update(p)
         y, new_state = net(x, rebuild(state_leaves))
         new_leaves, out_structure["rebuild"] = _flatten(new_state)
         return y, new_leaves
 
     @mx.custom_function
-    def chunk_fn(params, x, state_leaves):
-        return run(params, x, state_leaves)
+    def chunk_fn(p, x, state_leaves):
+        y, new_leaves = run(p, x, state_leaves)
+        return y, new_leaves, p
 
     @chunk_fn.vjp
     def chunk_vjp(primals, cotangents, outputs):
-        params, x, state_leaves = primals
-        p_leaves, p_rebuild = _flatten(params)
-        cot_leaves, _ = _flatten(cotangents)
-        inputs = mx.depends([*p_leaves, x, *state_leaves], cot_leaves)
+        p, x, state_leaves = primals
+        p_leaves, p_rebuild = _flatten(p)
+        g_y, g_leaves, g_p_next = cotangents
+        cot_leaves = [*_flatten(g_y)[0], *_flatten(g_leaves)[0]]
+        g_p_next = _flatten(g_p_next)[0]
+        inputs = mx.depends([*p_leaves, x, *state_leaves], cot_leaves + g_p_next)
         n_p = len(p_leaves)
         saved = module.parameters()
 
@@ -258,13 +266,14 @@ def _checkpointed(net: StatefulNet, module: nn.Module, state_tree, x_chunk: mx.a
 
         _, grads = mx.vjp(replay, inputs, cot_leaves)
         module.update(saved)  # the replay must not leave traced or updated arrays behind
-        g_params, g_x, g_state = grads[:n_p], grads[n_p], grads[n_p + 1 :]
-        if g_params and g_state:
-            g_state = mx.depends(g_state, g_params)
-        return p_rebuild(list(g_params)), g_x, list(g_state)
+        g_p = [a + b for a, b in zip(grads[:n_p], g_p_next, strict=True)]
+        g_x, g_state = grads[n_p], grads[n_p + 1 :]
+        if g_p and g_state:
+            g_state = mx.depends(g_state, g_p)
+        return p_rebuild(g_p), g_x, list(g_state)
 
-    y, new_leaves = chunk_fn(module.trainable_parameters(), x_chunk, leaves)
-    return y, out_structure["rebuild"](new_leaves)
+    y, new_leaves, params = chunk_fn(params, x_chunk, leaves)
+    return y, out_structure["rebuild"](new_leaves), params
 
 
 # ----------------------------------------------------------------------------
@@ -346,14 +355,17 @@ def run_chunked(
     T, chunk = _check_chunked_args(net, x, chunk, module)
     if checkpoint:
         module = _module_of(net, module, "checkpoint=True")
+        first = params = module.trainable_parameters()
     ys = []
     for start in range(0, T, chunk):
         x_chunk = x[start : start + chunk]
         if checkpoint:
-            y, state = _checkpointed(net, module, state, x_chunk)
+            y, state, params = _checkpointed(net, module, params, state, x_chunk)
         else:
             y, state = net(x_chunk, state)
         ys.append(y)
+    if checkpoint:
+        module.update(first)  # not the last chunk's pass-through copies
     return (ys[0] if len(ys) == 1 else mx.concatenate(ys)), state
 
 

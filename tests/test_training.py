@@ -247,6 +247,52 @@ def test_checkpoint_keeps_about_one_chunk_of_activations():
 
 
 # ----------------------------------------------------------------------------
+# The chunking marker
+# ----------------------------------------------------------------------------
+
+
+def test_every_public_temporal_module_says_how_it_chunks():
+    import inspect
+
+    from mlx_snn.nn.temporal import CHUNKINGS, TemporalModule
+
+    classes = [
+        getattr(mod, n)
+        for mod in (snn, snn.nn, snn.models)
+        for n in mod.__all__
+        if inspect.isclass(getattr(mod, n)) and issubclass(getattr(mod, n), TemporalModule)
+    ]
+    assert len(classes) >= 12
+    for cls in classes:
+        assert cls.chunking in CHUNKINGS, cls
+        params = inspect.signature(cls.__call__).parameters
+        takes_state = "state" in params and "return_state" in params
+        assert takes_state == (cls.chunking == "state"), cls
+
+
+# ----------------------------------------------------------------------------
+# bench/memory.py runs (a smoke run: no timing assertions)
+# ----------------------------------------------------------------------------
+
+
+def test_memory_bench_quick_run_writes_its_table(tmp_path):
+    import json
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from bench import memory
+
+    assert memory.main(["--quick", "--out", str(tmp_path)]) == 0
+    (path,) = tmp_path.glob("memory_quick-*.json")
+    payload = json.loads(path.read_text())
+    modes = {r["mode"] for r in payload["records"]}
+    assert modes == {"plain", "checkpoint", "tbptt"}
+    assert all(r["peak_bytes"] > 0 for r in payload["records"])
+    assert "largest T in 8 GiB" in payload["table"]
+
+
+# ----------------------------------------------------------------------------
 # Bad input
 # ----------------------------------------------------------------------------
 
