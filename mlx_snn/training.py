@@ -61,7 +61,7 @@ import mlx.core as mx
 import mlx.nn as nn
 
 from ._checks import check_bool, check_float_array, check_int
-from .nn.lif import LIFOutput
+from .models._common import run_neuron
 from .nn.tac import TAC, TACTP
 from .nn.temporal import MLX_RECURRENT, TemporalModule, find_temporal
 
@@ -154,8 +154,7 @@ class Stateful(nn.Module):
         new_state = []
         for layer, s in zip(self.layers, state, strict=True):
             if _chunking(layer) == "state":
-                x, out = layer(x, state=s, return_state=True)
-                s = out.state if isinstance(out, LIFOutput) else out
+                x, s = run_neuron(layer, x, s, return_state=True)
             else:
                 x, s = layer(x), None
             new_state.append(s)

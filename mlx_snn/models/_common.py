@@ -9,7 +9,7 @@ import mlx.nn as nn
 
 from .._checks import check_bool, check_choice, check_int
 from ..nn.layers import SeqToBatch
-from ..nn.lif import LIF
+from ..nn.lif import LIF, LIFOutput
 from ..nn.tac import TAC, TACTP
 from ..nn.temporal import TemporalModule
 
@@ -70,11 +70,20 @@ class ConvBlock(TemporalModule):
 
     def __call__(self, x: mx.array, state: mx.array | None = None, return_state: bool = False):
         if self.mode == "tactp":
-            y, out = self.conv(x, state=state, return_state=True)
+            y, state = run_neuron(self.conv, x, state, return_state)
         else:
-            y, out = self.lif(self.bn(self.conv(x)), state=state, return_state=True)
+            y, state = run_neuron(self.lif, self.bn(self.conv(x)), state, return_state)
         y = self.pool(y)
-        return (y, out.state) if return_state else y
+        return (y, state) if return_state else y
+
+
+def run_neuron(neuron, x: mx.array, state, return_state: bool) -> tuple[mx.array, object]:
+    """``(neuron(x), new state or None)``: a plain call unless a state goes in or must
+    come out (so that tools which trace plain calls, like NIR export, see one)."""
+    if not return_state:
+        return (neuron(x) if state is None else neuron(x, state=state)), None
+    y, out = neuron(x, state=state, return_state=True)
+    return y, (out.state if isinstance(out, LIFOutput) else out)
 
 
 def layer_states(state: list | None, names: tuple[str, ...], return_state: bool) -> list:

@@ -12,7 +12,14 @@ from .._checks import check_int
 from ..nn.layers import VotingLayer
 from ..nn.lif import LIF
 from ..nn.temporal import TemporalModule
-from ._common import ConvBlock, check_frames, conv_steps, layer_states, resolve_mode
+from ._common import (
+    ConvBlock,
+    check_frames,
+    conv_steps,
+    layer_states,
+    resolve_mode,
+    run_neuron,
+)
 
 __all__ = ["DVSGestureNet", "dvs_gesture_net"]
 
@@ -91,11 +98,10 @@ class DVSGestureNet(TemporalModule):
         check_frames(x, (64, 64, 2))
         s = layer_states(state, STATE_LAYERS, return_state)
         for i, block in enumerate(self.blocks):
-            x, s[i] = block(x, state=s[i], return_state=True)
+            x, s[i] = run_neuron(block, x, s[i], return_state)
         x = x.reshape(*x.shape[:2], math.prod(x.shape[2:]))
-        x, out = self.lif1(self.fc1(x), state=s[BLOCKS], return_state=True)
-        x, out2 = self.lif2(self.fc2(x), state=s[BLOCKS + 1], return_state=True)
-        s[BLOCKS], s[BLOCKS + 1] = out.state, out2.state
+        x, s[BLOCKS] = run_neuron(self.lif1, self.fc1(x), s[BLOCKS], return_state)
+        x, s[BLOCKS + 1] = run_neuron(self.lif2, self.fc2(x), s[BLOCKS + 1], return_state)
         y = self.vote(x)
         return (y, s) if return_state else y
 

@@ -11,7 +11,14 @@ from .. import surrogate
 from .._checks import check_int
 from ..nn.lif import LIF
 from ..nn.temporal import TemporalModule
-from ._common import ConvBlock, check_frames, conv_steps, layer_states, resolve_mode
+from ._common import (
+    ConvBlock,
+    check_frames,
+    conv_steps,
+    layer_states,
+    resolve_mode,
+    run_neuron,
+)
 
 __all__ = ["MNISTConvNet", "mnist_convnet"]
 
@@ -81,12 +88,11 @@ class MNISTConvNet(TemporalModule):
     def __call__(self, x: mx.array, state: list | None = None, return_state: bool = False):
         check_frames(x, (28, 28, 1))
         s = layer_states(state, STATE_LAYERS, return_state)
-        h, s[0] = self.block1(x, state=s[0], return_state=True)
-        h, s[1] = self.block2(h, state=s[1], return_state=True)
+        h, s[0] = run_neuron(self.block1, x, s[0], return_state)
+        h, s[1] = run_neuron(self.block2, h, s[1], return_state)
         h = h.reshape(*h.shape[:2], math.prod(h.shape[2:]))
-        h, out = self.lif1(self.fc1(h), state=s[2], return_state=True)
-        y, out2 = self.lif2(self.fc2(h), state=s[3], return_state=True)
-        s[2], s[3] = out.state, out2.state
+        h, s[2] = run_neuron(self.lif1, self.fc1(h), s[2], return_state)
+        y, s[3] = run_neuron(self.lif2, self.fc2(h), s[3], return_state)
         return (y, s) if return_state else y
 
 
