@@ -19,13 +19,14 @@ The loss is cross-entropy on the output spike counts (per chunk for ``tbptt``).
 Peak memory is MLX's allocator peak (``mx.get_peak_memory``, reset before the case,
 the MLX buffer cache emptied) over the first call: the whole footprint of the step,
 model parameters and input included (optimizer state is not: it is small here).
-Peak memory grows linearly in T for every mode (activations for ``plain``; the
-input, the outputs and one state per chunk for the other two), so each
-(model, dtype, mode) gets a least-squares line ``peak = a + b*T`` through the T it
-measured; a cell whose predicted peak exceeds ``--max-alloc-gib`` (default 5 GiB: the
-machine these ran on is shared) or whose predicted time exceeds ``--max-seconds`` is
-not run and shows the line's value marked "est.". The last column is the largest T
-whose predicted peak fits in ``--limit-gib`` (default 8 GiB), from that line.
+Peak memory grows linearly in T (plain BPTT: all activations; checkpointed and
+truncated BPTT past one chunk: only the input, the outputs and one state per chunk),
+so each (model, dtype, mode) gets a least-squares line ``peak = a + b*T`` through the
+T it measured (for the chunked modes, through ``T >= chunk``); a cell whose predicted
+peak exceeds ``--max-alloc-gib`` (default 5 GiB: the machine these ran on is shared)
+or whose predicted time exceeds ``--max-seconds`` is not run and shows the line's
+value marked "est.". The last columns are that line's slope and the largest T whose
+predicted peak fits in ``--limit-gib`` (default 8 GiB).
 Step times (median of ``--reps``, one warm-up) are measured only where the cell ran;
 ``--no-times`` skips them (memory only: one call per cell). With times, a last table
 times the LIF layer alone (``--lif-shape``, forward + backward) in float32, bfloat16
@@ -148,6 +149,29 @@ def largest_t(line, limit_bytes: float) -> str:
     return f"{t:,}" if t < 10**9 else f"> {10**9:,}"
 
 
+def estimate(mode: str, peaks: dict[int, float], T: int, chunk: int) -> float | None:
+    """Predicted peak at ``T`` from the measured ``peaks``, or None.
+
+    Up to one chunk every mode holds all its activations (a line through the
+    measured ``T <= chunk``); plain BPTT keeps growing that way. Past one chunk the
+    chunked modes grow only by the input, the outputs and one state per chunk: a line
+    through the measured ``T >= chunk`` (with one such point, that point's value)."""
+    if mode == "plain" or T <= chunk:
+        small = peaks if mode == "plain" else {t: v for t, v in peaks.items() if t <= chunk}
+        line = fit_line(small)
+        return None if line is None else line[0] + line[1] * T
+    line = fit_line({t: v for t, v in peaks.items() if t >= chunk})
+    if line is not None:
+        return line[0] + line[1] * T
+    beyond = [v for t, v in peaks.items() if t >= chunk]
+    return max(beyond) if beyond else estimate(mode, peaks, chunk, chunk)
+
+
+def growth_line(mode: str, peaks: dict[int, float], chunk: int):
+    """The line that extrapolates to long sequences (see :func:`estimate`)."""
+    return fit_line(peaks if mode == "plain" else {t: v for t, v in peaks.items() if t >= chunk})
+
+
 def run_cells(args, model, dtype_name, records):
     """Measure one (model, dtype): every mode over the fit and table steps in budget."""
     dtype = DTYPES[dtype_name]
@@ -156,8 +180,7 @@ def run_cells(args, model, dtype_name, records):
     for mode in args.modes:
         peaks, seconds = {}, {}
         for T in sorted(set(args.fit_steps) | set(args.steps)):
-            line = fit_line(peaks)
-            est_peak = line[0] + line[1] * T if line else 0.0
+            est_peak = estimate(mode, peaks, T, args.chunk) or 0.0
             t_line = fit_line(seconds)
             est_s = t_line[0] + t_line[1] * T if t_line else 0.0
             if len(peaks) >= 2 and (
@@ -174,24 +197,23 @@ def run_cells(args, model, dtype_name, records):
                 + (f", {fmt_time(out['median_s'])}" if "median_s" in out else ""),
                 file=sys.stderr,
             )
-        lines[mode] = (fit_line(peaks), fit_line(seconds), peaks, seconds)
+        lines[mode] = (growth_line(mode, peaks, args.chunk), peaks, seconds)
     return lines
 
 
 def table_rows(args, model, dtype_name, lines) -> list[list[str]]:
     rows = []
     for mode in args.modes:
-        line, _, peaks, seconds = lines[mode]
+        line, peaks, seconds = lines[mode]
         cells = []
         for T in args.steps:
             if T in peaks:
                 text = fmt_bytes(peaks[T])
                 if args.times:
                     text += f", {fmt_time(seconds[T])}"
-            elif line is not None:
-                text = f"est. {fmt_bytes(int(line[0] + line[1] * T))}"
             else:
-                text = "n/a"
+                est = estimate(mode, peaks, T, args.chunk)
+                text = "n/a" if est is None else f"est. {fmt_bytes(int(est))}"
             cells.append(text)
         slope = f"{line[1] / 2**20:.3g} MiB/step" if line else "n/a"
         fits = largest_t(line, args.limit_gib * GIB)
