@@ -35,14 +35,17 @@ than float32; MLX's x86 CPU backend has no bfloat16 arithmetic (it converts), so
 it is not.
 
 ``--quick``: B=4, mlp 784-128-128-10, T in {16, 64}, chunk 16, float32 only, no
-times: a smoke run. Writes bench/results/memory-cpu-<host>.json (memory_quick-... with
---quick) and the markdown table next to it.
+times: a smoke run. ``--merge A.json B.json`` measures nothing and rebuilds the table
+from the records of earlier runs (e.g. the models measured in separate processes).
+Writes bench/results/memory-cpu-<host>.json (memory_quick-... with --quick) and the
+markdown table next to it.
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
+import json
 import sys
 import time
 from pathlib import Path
@@ -172,11 +175,10 @@ def growth_line(mode: str, peaks: dict[int, float], chunk: int):
     return fit_line(peaks if mode == "plain" else {t: v for t, v in peaks.items() if t >= chunk})
 
 
-def run_cells(args, model, dtype_name, records):
+def run_cells(args, model: str, dtype_name: str, records: list[dict]) -> None:
     """Measure one (model, dtype): every mode over the fit and table steps in budget."""
     dtype = DTYPES[dtype_name]
     net, frame = build(model, dtype, args.hidden)
-    lines = {}
     for mode in args.modes:
         peaks, seconds = {}, {}
         for T in sorted(set(args.fit_steps) | set(args.steps)):
@@ -190,58 +192,70 @@ def run_cells(args, model, dtype_name, records):
             out = measure(net, frame, mode, T, args.batch, dtype, args.chunk, args.reps, args.times)
             peaks[T] = out["peak_bytes"]
             seconds[T] = out.get("median_s", out["first_call_s"])
-            rec = {"model": model, "dtype": dtype_name, "mode": mode, "T": T, **out}
-            records.append(rec)
+            records.append({"model": model, "dtype": dtype_name, "mode": mode, "T": T, **out})
             print(
                 f"  {model} {dtype_name} {mode} T={T}: peak {fmt_bytes(out['peak_bytes'])}"
                 + (f", {fmt_time(out['median_s'])}" if "median_s" in out else ""),
                 file=sys.stderr,
             )
-        lines[mode] = (growth_line(mode, peaks, args.chunk), peaks, seconds)
-    return lines
 
 
-def table_rows(args, model, dtype_name, lines) -> list[list[str]]:
+def groups(records: list[dict]) -> dict[tuple[str, str, str], dict[int, dict]]:
+    """``{(model, dtype, mode): {T: record}}`` in the order first seen."""
+    out: dict[tuple[str, str, str], dict[int, dict]] = {}
+    for r in records:
+        out.setdefault((r["model"], r["dtype"], r["mode"]), {})[r["T"]] = r
+    return out
+
+
+def table_rows(args, records: list[dict]) -> list[list[str]]:
     rows = []
-    for mode in args.modes:
-        line, peaks, seconds = lines[mode]
+    for (model, dtype, mode), cells_by_t in groups(records).items():
+        peaks = {t: r["peak_bytes"] for t, r in cells_by_t.items()}
+        line = growth_line(mode, peaks, args.chunk)
         cells = []
         for T in args.steps:
-            if T in peaks:
+            if T in cells_by_t:
                 text = fmt_bytes(peaks[T])
-                if args.times:
-                    text += f", {fmt_time(seconds[T])}"
+                if "median_s" in cells_by_t[T]:
+                    text += f", {fmt_time(cells_by_t[T]['median_s'])}"
             else:
                 est = estimate(mode, peaks, T, args.chunk)
                 text = "n/a" if est is None else f"est. {fmt_bytes(int(est))}"
             cells.append(text)
         slope = f"{line[1] / 2**20:.3g} MiB/step" if line else "n/a"
-        fits = largest_t(line, args.limit_gib * GIB)
-        rows.append([model, dtype_name, mode, *cells, slope, fits])
+        rows.append([model, dtype, mode, *cells, slope, largest_t(line, args.limit_gib * GIB)])
     return rows
 
 
-def ratio_notes(records, args) -> list[str]:
-    """Checkpoint/plain peak ratios at the largest T where both were measured."""
+def ratio_notes(args, records: list[dict]) -> list[str]:
+    """Peak of checkpointed and truncated over plain BPTT at the longest table T
+    (measured where both ran, else from the lines), and measured step-time ratios."""
     notes = []
-    for model in args.models:
-        for dtype in args.dtypes:
-            by = {
-                (r["mode"], r["T"]): r
-                for r in records
-                if r["model"] == model and r["dtype"] == dtype
-            }
-            common = [T for T in args.steps if ("plain", T) in by and ("checkpoint", T) in by]
-            if not common:
+    g = groups(records)
+    for model, dtype in dict.fromkeys((m, d) for m, d, _ in g):
+        plain = g.get((model, dtype, "plain"))
+        for mode in ("checkpoint", "tbptt"):
+            other = g.get((model, dtype, mode))
+            if not plain or not other:
                 continue
-            T = max(common)
-            p, c = by[("plain", T)], by[("checkpoint", T)]
+            T = max(args.steps)
+            peaks = [{t: r["peak_bytes"] for t, r in c.items()} for c in (plain, other)]
+            measured = T in plain and T in other
+            est = [
+                estimate(m, pk, T, args.chunk) for m, pk in zip(("plain", mode), peaks, strict=True)
+            ]
+            if None in est:
+                continue
             text = (
-                f"{model} {dtype} T={T}: checkpoint/plain peak "
-                f"{c['peak_bytes'] / p['peak_bytes']:.2f}"
+                f"{model} {dtype} T={T}: {mode}/plain peak {est[1] / est[0]:.3f}"
+                f" ({'measured' if measured else 'estimated from the lines'})"
             )
-            if args.times:
-                text += f", time {c['median_s'] / p['median_s']:.2f}x (loaded machine)"
+            common = [t for t in plain if t in other and "median_s" in plain[t]]
+            if common:
+                t = max(common)
+                ratio = other[t]["median_s"] / plain[t]["median_s"]
+                text += f"; step time {ratio:.2f}x at T={t} (loaded machine)"
             notes.append(text)
     return notes
 
@@ -296,6 +310,14 @@ def main(argv: list[str] | None = None) -> int:
         help="the LIF layer timed per dtype (with times only)",
     )
     p.add_argument("--out", type=Path, default=None, help="results folder")
+    p.add_argument(
+        "--merge",
+        nargs="+",
+        type=Path,
+        default=None,
+        metavar="JSON",
+        help="measure nothing: rebuild the table from these result files' records",
+    )
     args = p.parse_args(argv)
     if args.quick:
         args.models = args.models or ["mlp"]
@@ -314,15 +336,18 @@ def main(argv: list[str] | None = None) -> int:
             p.error(f"--{name} must be >= 1")
 
     print(f"mlx {mx.__version__}, device {mx.default_device()}", file=sys.stderr)
-    records, rows = [], []
-    for model in args.models:
-        for dtype_name in args.dtypes:
-            lines = run_cells(args, model, dtype_name, records)
-            rows += table_rows(args, model, dtype_name, lines)
+    records = []
+    if args.merge:
+        for path in args.merge:
+            records += json.loads(Path(path).read_text())["records"]
+        args.times = any("median_s" in r for r in records)
+    else:
+        for model in args.models:
+            for dtype_name in args.dtypes:
+                run_cells(args, model, dtype_name, records)
     header = ["model", "dtype", "mode", *(f"T={T}" for T in args.steps)]
     header += ["peak per step", f"largest T in {args.limit_gib:g} GiB"]
-    table = markdown_table(header, rows)
-    notes = ratio_notes(records, args)
+    table = markdown_table(header, table_rows(args, records))
     what = "peak memory" + (
         ", step time (loaded 2-core CPU: not a speed result)" if args.times else ""
     )
@@ -330,10 +355,11 @@ def main(argv: list[str] | None = None) -> int:
         f"Training step (forward + backward) {what}; B={args.batch}, chunk={args.chunk}; "
         "'est.' = from the line through the measured T.\n\n" + table
     )
+    notes = ratio_notes(args, records)
     if notes:
         table += "\n\n" + "\n".join(f"- {n}" for n in notes)
     lif_records = []
-    if args.times:
+    if args.times and not args.merge:
         lif_records, lif_table = lif_dtype_table(args)
         table += "\n\n" + lif_table
     print(table)
