@@ -176,7 +176,8 @@ def temporal_selector(h: mx.array, threshold: float | mx.array = 1.0) -> Selecti
     (a membrane decoder).
 
     Args:
-        h: output-layer membrane ``[T, B, ...]`` (usually ``[T, B, classes]``).
+        h: output-layer membrane ``[T, B, ...]`` (usually ``[T, B, classes]``; the
+            threshold test runs in float32 for a half type, the logits keep its dtype).
         threshold: confidence threshold ``> 0``; float or array broadcastable to
             ``h.shape[2:]`` (checked as in :func:`first_spike`).
 

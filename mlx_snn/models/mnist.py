@@ -57,6 +57,11 @@ class MNISTConvNet(TemporalModule):
     block2, fc1, fc2), to pass back as ``state=`` to continue the sequence: the
     network runs in chunks of time with :mod:`mlx_snn.training` (see there for
     BatchNorm in training mode and the chunk lengths TAC needs).
+
+    Half precision: ``net.set_dtype(mx.bfloat16)`` (or float16) with input frames of
+    that dtype runs the convolutions, BatchNorm and Linear layers in it, the neurons'
+    membranes and scans in float32 (:mod:`mlx_snn._precision`); spikes come out in
+    the frames' dtype.
     """
 
     chunking = "state"
