@@ -104,7 +104,8 @@ def make_step(net, mode: str, x: mx.array, labels: mx.array, chunk: int):
     )
 
     def step():
-        mx.eval(grad_fn())
+        # the model's state too, as a training loop does (BatchNorm statistics)
+        mx.eval(grad_fn(), net.parameters())
 
     return step
 

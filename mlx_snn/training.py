@@ -59,6 +59,7 @@ from typing import Any, NamedTuple
 
 import mlx.core as mx
 import mlx.nn as nn
+from mlx.utils import tree_flatten, tree_unflatten
 
 from ._checks import check_bool, check_float_array, check_int
 from .models._common import run_neuron
@@ -233,9 +234,16 @@ def _checkpointed(net: StatefulNet, module: nn.Module, params, state_tree, x_chu
       in), so the gradient sum over chunks runs along the chain, one running sum,
       instead of one parameter-sized gradient per chunk summed at the end;
     - the state cotangent handed to the previous chunk waits for that running sum.
+
+    The module's other arrays that the chunk updates (BatchNorm's running statistics)
+    are outputs too, so that they are computed with the chunk: MLX's BatchNorm
+    computes its running variance apart from the normalisation, and left lazy it would
+    keep every chunk's input alive until the end of the step.
     """
     leaves, rebuild = _flatten(state_tree)
     out_structure = {}  # how to rebuild the returned state from its leaves
+    trainable = {k for k, _ in tree_flatten(module.trainable_parameters())}
+    buffer_keys = [k for k, _ in tree_flatten(module.parameters()) if k not in trainable]
 
     def run(p, x, state_leaves):
         module.update(p)
@@ -246,13 +254,14 @@ def _checkpointed(net: StatefulNet, module: nn.Module, params, state_tree, x_chu
     @mx.custom_function
     def chunk_fn(p, x, state_leaves):
         y, new_leaves = run(p, x, state_leaves)
-        return y, new_leaves, p
+        buffers = dict(tree_flatten(module.parameters()))
+        return y, new_leaves, p, [buffers[k] for k in buffer_keys]
 
     @chunk_fn.vjp
     def chunk_vjp(primals, cotangents, outputs):
         p, x, state_leaves = primals
         p_leaves, p_rebuild = _flatten(p)
-        g_y, g_leaves, g_p_next = cotangents
+        g_y, g_leaves, g_p_next, _ = cotangents
         cot_leaves = [*_flatten(g_y)[0], *_flatten(g_leaves)[0]]
         g_p_next = _flatten(g_p_next)[0]
         inputs = mx.depends([*p_leaves, x, *state_leaves], cot_leaves + g_p_next)
@@ -271,7 +280,9 @@ def _checkpointed(net: StatefulNet, module: nn.Module, params, state_tree, x_chu
             g_state = mx.depends(g_state, g_p)
         return p_rebuild(g_p), g_x, list(g_state)
 
-    y, new_leaves, params = chunk_fn(params, x_chunk, leaves)
+    y, new_leaves, params, buffers = chunk_fn(params, x_chunk, leaves)
+    if buffer_keys:
+        module.update(tree_unflatten(list(zip(buffer_keys, buffers, strict=True))))
     return y, out_structure["rebuild"](new_leaves), params
 
 
@@ -458,7 +469,9 @@ def tbptt(
         total = loss if total is None else total + loss
         grads = g if grads is None else _tree_map_pair(mx.add, grads, g)
         ys.append(y)
-        mx.eval(total, grads, state, y)
+        # the module's own updates (BatchNorm statistics) too: left lazy they would
+        # keep each chunk's activations alive
+        mx.eval(total, grads, state, y, module.parameters())
     outputs = ys[0] if len(ys) == 1 else mx.concatenate(ys)
     return TBPTTResult(total, grads, state, outputs)
 
