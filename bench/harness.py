@@ -28,9 +28,17 @@ SCHEMA_VERSION = 1
 
 
 def time_fn(fn: Callable[[], object], reps: int = 7, warmup: int = 2) -> dict:
-    """Call ``fn`` ``warmup`` times, then time ``reps`` calls; ``fn`` must synchronise."""
+    """Call ``fn`` ``warmup`` times, then time ``reps`` calls; ``fn`` must synchronise.
+
+    Also records ``peak_memory_bytes``: MLX's allocator peak over these calls, reset
+    before the first (``mx.get_peak_memory``: the case's whole footprint, its inputs
+    included; 0 for a case that allocates nothing through MLX, e.g. a torch peer).
+    """
+    import mlx.core as mx
+
     if reps < 1 or warmup < 0:
         raise ValueError(f"reps must be >= 1 and warmup >= 0; got reps={reps}, warmup={warmup}")
+    mx.reset_peak_memory()
     for _ in range(warmup):
         fn()
     times = []
@@ -38,7 +46,12 @@ def time_fn(fn: Callable[[], object], reps: int = 7, warmup: int = 2) -> dict:
         start = time.perf_counter()
         fn()
         times.append(time.perf_counter() - start)
-    return {"median_s": statistics.median(times), "min_s": min(times), "times_s": times}
+    return {
+        "median_s": statistics.median(times),
+        "min_s": min(times),
+        "times_s": times,
+        "peak_memory_bytes": int(mx.get_peak_memory()),
+    }
 
 
 def _proc_status_kib(field: str) -> int | None:

@@ -29,6 +29,10 @@ synaptic operations, bytes, energy next to the non-spiking network; TAC's conv r
 ``G of T`` frames per sample), also written to ``cost.json``.
 ``--compile`` wraps the train step in ``mx.compile`` (off by default: no measurable gain on the
 CPU backend, where the convolutions dominate; see examples/results/mnist.md).
+``--dtype bfloat16|float16`` trains in half precision: the model's parameters and the input
+frames are cast (so the layers compute in that dtype, Adam's moments live in it, and there is
+no float32 master copy of the weights); the neurons keep their membranes in float32 (see
+``mlx_snn/_precision.py``). Default ``float32``.
 
 Data parallel, unchanged (README, "Training on several processes, Macs or GPUs")::
 
@@ -65,7 +69,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as common
 
 # config fields that must agree between a checkpoint and the run resuming it
-SCHEDULE_FIELDS = (*common.SCHEDULE_FIELDS, "mode", "group", "num_steps", "dataset")
+SCHEDULE_FIELDS = (*common.SCHEDULE_FIELDS, "mode", "group", "num_steps", "dataset", "dtype")
 
 
 @dataclass
@@ -78,6 +82,7 @@ class Config(common.RunConfig):
     epochs: int = 15
     dataset: str = "mnist"
     out: str = "runs/mnist"
+    dtype: str = "float32"
 
 
 def counts_correct(spikes: mx.array, labels: mx.array) -> mx.array:
@@ -118,11 +123,13 @@ def train(cfg: Config) -> dict:
     """
     cfg, out = common.prepare(cfg)
     (x_train, y_train), (x_test, y_test) = common.load_mnist(cfg)
+    x_train, x_test = (x.astype(getattr(mx, cfg.dtype)) for x in (x_train, x_test))
     n, n_test = x_train.shape[0], int(x_test.shape[0])
     steps = common.steps_per_epoch(n, cfg.batch_size)
 
     mx.random.seed(cfg.seed)
     model = snn.models.mnist_convnet(mode=cfg.mode, group=cfg.group, num_steps=cfg.num_steps)
+    model.set_dtype(getattr(mx, cfg.dtype))
     # sqrt(ranks) * lr: see the module docstring
     schedule = optim.cosine_decay(dist.scaled_lr(cfg.lr), cfg.epochs * steps)
     run = common.Run(cfg, model, schedule, loss_fn, SCHEDULE_FIELDS)  # --resume: restores
@@ -179,6 +186,7 @@ def parse_args(argv: list[str] | None = None) -> Config:
     p.add_argument("--epochs", type=int, help="length of the cosine schedule")
     p.add_argument("--dataset", choices=("mnist", "fashion"), help="MNIST or Fashion-MNIST")
     p.add_argument("--data-dir", help="folder of the IDX files (default: cache)")
+    p.add_argument("--dtype", choices=("float32", "bfloat16", "float16"), help="training dtype")
     common.add_run_flags(p, "about 4 per epoch of the full recipe")
     args = common.parse_flags(p, Config, argv)
     common.check_at_least(p, args, 1, ["group", "num_steps"])

@@ -24,6 +24,7 @@ import mlx.nn as nn
 import numpy as np
 
 from ._checks import check_broadcastable_to_features, check_float_array, check_sequence
+from ._tracing import reads_deferred
 
 __all__ = [
     "DECAY",
@@ -78,7 +79,10 @@ def check_scalar(name: str, value: object, interval: Interval) -> float:
 
 def array_values_ok(x: mx.array, interval: Interval) -> bool | None:
     """Whether every value of ``x`` lies in ``interval``; ``None`` when ``x`` cannot be
-    read back (traced by ``mx.compile`` or ``mx.vmap``)."""
+    read back (traced by ``mx.compile`` or ``mx.vmap``, or inside
+    :func:`mlx_snn._tracing.deferred_reads`)."""
+    if reads_deferred():
+        return None
     try:
         return bool(mx.all(interval.test(x)).item())
     except ValueError:  # "[eval] Attempting to eval an array during function transformations"

@@ -8,15 +8,42 @@ or vmap is not allowed.")`` (MLX 0.32; ``tests/test_tracing.py`` pins it). MLX h
 ``mx.grad``, ``mx.vjp``, ``mx.jvp``, ``mx.checkpoint`` and ``mx.custom_function`` evaluate
 normally, and so do arrays inside a compiled function that do not depend on its inputs
 (closure constants): value checks run there.
+
+:func:`deferred_reads` makes the library behave as under ``mx.compile`` on purpose: code
+that MLX differentiates while it builds a graph it must not evaluate yet (the
+recomputation of a checkpointed chunk, :func:`mlx_snn.training.run_chunked`) would
+otherwise evaluate, and so keep alive, every chunk's activations at once.
 """
 
 from __future__ import annotations
 
+import contextlib
+import threading
+from collections.abc import Iterator
+
 import mlx.core as mx
 
-__all__ = ["host_values"]
+__all__ = ["deferred_reads", "host_values", "reads_deferred"]
 
 _TRACING_ERROR = "during function transformations"
+_deferred = threading.local()
+
+
+@contextlib.contextmanager
+def deferred_reads() -> Iterator[None]:
+    """Inside: no host reads of array values on this thread (:func:`host_values` returns
+    ``None`` and the checks that use it are skipped, as under ``mx.compile``)."""
+    before = reads_deferred()
+    _deferred.on = True
+    try:
+        yield
+    finally:
+        _deferred.on = before
+
+
+def reads_deferred() -> bool:
+    """Whether this thread is inside :func:`deferred_reads`."""
+    return getattr(_deferred, "on", False)
 
 
 def host_values(*arrays: mx.array) -> tuple[bool | int | float, ...] | None:
@@ -27,8 +54,11 @@ def host_values(*arrays: mx.array) -> tuple[bool | int | float, ...] | None:
 
     Returns:
         ``tuple(a.item() for a in arrays)``, or ``None`` under ``mx.compile`` / ``mx.vmap``
-        tracing, where the values do not exist yet (the caller then skips its check).
+        tracing, where the values do not exist yet (the caller then skips its check), and
+        inside :func:`deferred_reads`.
     """
+    if reads_deferred():
+        return None
     try:
         mx.eval(*arrays)
     except ValueError as err:

@@ -6,6 +6,9 @@ placeholders without values and are not checked; the encoders then run on the im
 to ``[0, 1]`` (a no-op for checked images), and NaN inputs never cross (silent, except the
 forced spike at ``T - 1`` of ``ttfs(force_last=True)``). An empty batch (``B = 0``) gives
 empty spikes ``[T, 0, ...]``.
+
+Half-precision images are accepted: the encoders compute probabilities, spike times and
+membranes in float32 and return spikes in the images' dtype (0 and 1 are exact in every dtype).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import mlx.core as mx
 from ._checks import check_float_array, check_int, check_positive
 from ._params import check_tau as _check_tau
 from ._params import check_threshold as _check_threshold
+from ._precision import to_carry
 from ._tracing import host_values
 from .functional.amos import first_spike as _first_spike
 
@@ -74,7 +78,7 @@ def rate(
     check_int("num_steps", num_steps, minimum=1)
     gain = check_positive("gain", gain)
     images = _check_unit_images(images)
-    p = mx.minimum(images * gain, 1.0)
+    p = mx.minimum(to_carry(images) * gain, 1.0)
     u = mx.random.uniform(shape=(num_steps, *images.shape), key=key)
     return (u < p).astype(images.dtype)
 
@@ -109,9 +113,10 @@ def latency(
     if not 0 <= threshold <= 1:
         raise ValueError(f"threshold must lie in [0, 1]; got {threshold!r}")
     images = _check_unit_images(images)
-    t_fire = mx.round((1.0 - images) * (num_steps - 1))
-    steps = mx.arange(num_steps, dtype=images.dtype).reshape(num_steps, *([1] * images.ndim))
-    return ((steps == t_fire) & (images >= threshold)).astype(images.dtype)
+    x = to_carry(images)  # float32: step indices beyond 256 are exact
+    t_fire = mx.round((1.0 - x) * (num_steps - 1))
+    steps = mx.arange(num_steps, dtype=x.dtype).reshape(num_steps, *([1] * images.ndim))
+    return ((steps == t_fire) & (x >= threshold)).astype(images.dtype)
 
 
 def ttfs(

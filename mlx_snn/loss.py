@@ -5,6 +5,9 @@ range raises ``ValueError`` (one host read of the labels' min and max per call).
 ``mx.compile`` the labels are placeholders without values and are not checked; an out-of-range
 label never indexes memory: its sample is masked, which makes the loss NaN and gives that
 sample a zero gradient. An empty batch (``B = 0``) gives a NaN loss, the mean over no samples.
+
+Half-precision spikes are summed and the loss computed in float32 (spike counts stay exact
+beyond bfloat16's 256); the loss is returned in the spikes' dtype.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import mlx.core as mx
 import mlx.nn as nn
 
 from ._checks import check_float_array
+from ._precision import to_carry, to_dtype
 from ._tracing import host_values
 
 __all__ = ["ce_count", "mse_rate"]
@@ -76,12 +80,12 @@ def ce_count(spikes: mx.array, labels: mx.array) -> mx.array:
     makes the loss NaN (its sample gets no gradient); it never reads outside the counts.
     """
     _check(spikes, labels)
-    counts = spikes.sum(axis=0)
+    counts = to_carry(spikes).sum(axis=0)  # float32: exact counts for any T
     if counts.shape[0] == 0:  # logsumexp rejects empty arrays; the mean over nothing is NaN
-        return mx.mean(counts)
+        return to_dtype(mx.mean(counts), spikes.dtype)
     safe, valid = _valid_labels(labels, counts.shape[1])
     per_sample = nn.losses.cross_entropy(counts, safe, reduction="none")
-    return mx.mean(mx.where(valid, per_sample, float("nan")))
+    return to_dtype(mx.mean(mx.where(valid, per_sample, float("nan"))), spikes.dtype)
 
 
 def mse_rate(spikes: mx.array, labels: mx.array, on: float = 1.0, off: float = 0.0) -> mx.array:
@@ -109,5 +113,6 @@ def mse_rate(spikes: mx.array, labels: mx.array, on: float = 1.0, off: float = 0
     _check(spikes, labels)
     safe, valid = _valid_labels(labels, spikes.shape[-1])
     target = mx.where(mx.arange(spikes.shape[-1])[None, :] == safe[:, None], on, off)
-    per_sample = mx.mean(mx.square(spikes.mean(axis=0) - target.astype(spikes.dtype)), axis=-1)
-    return mx.mean(mx.where(valid, per_sample, float("nan")))
+    rates = to_carry(spikes).mean(axis=0)
+    per_sample = mx.mean(mx.square(rates - target.astype(rates.dtype)), axis=-1)
+    return to_dtype(mx.mean(mx.where(valid, per_sample, float("nan"))), spikes.dtype)

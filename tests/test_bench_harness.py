@@ -28,6 +28,15 @@ def test_time_fn_counts_calls_and_reports_median_min():
     assert len(out["times_s"]) == 5
     assert out["min_s"] <= out["median_s"]
     assert out["median_s"] == sorted(out["times_s"])[2]
+    assert isinstance(out["peak_memory_bytes"], int) and out["peak_memory_bytes"] >= 0
+
+
+def test_time_fn_records_the_peak_of_its_own_case_only():
+    import mlx.core as mx
+
+    mx.eval(mx.zeros((1 << 22,)) + 1)  # 16 MiB before the case: not counted
+    out = harness.time_fn(lambda: mx.eval(mx.zeros((1 << 18,)) + 1), reps=2, warmup=1)
+    assert 1 << 20 <= out["peak_memory_bytes"] < 1 << 23
 
 
 @pytest.mark.parametrize("reps, warmup", [(0, 1), (3, -1)])

@@ -5,6 +5,8 @@ the three examples share: tests/test_examples.py). The runs use the shared real 
 
 from __future__ import annotations
 
+import mlx.core as mx
+import numpy as np
 import pytest
 from example_scripts import load_example, run
 
@@ -12,6 +14,19 @@ from example_scripts import load_example, run
 @pytest.fixture(scope="module")
 def example():
     return load_example("mnist")
+
+
+@pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
+def test_half_precision_run_keeps_its_dtype(example, mnist_dir, tmp_path, dtype):
+    tiny = ["--data-dir", str(mnist_dir), "--num-steps", "2", "--epochs", "1"]
+    tiny += ["--limit", "16", "--test-limit", "8", "--batch-size", "8"]
+    metrics = run(example, tmp_path, *tiny, "--dtype", dtype)
+    assert metrics["config"]["dtype"] == dtype
+    assert np.isfinite(metrics["history"][0]["train_loss"])
+    arrays = mx.load(str(tmp_path / example.common.CHECKPOINT))
+    assert arrays["model.fc1.weight"].dtype == getattr(mx, dtype)
+    with pytest.raises(SystemExit, match=f"dtype: checkpoint '{dtype}', now 'float32'"):
+        run(example, tmp_path, *tiny, "--resume")
 
 
 @pytest.mark.parametrize("flag", ["--group", "--epochs", "--limit", "--batch-size"])

@@ -6,7 +6,7 @@ of the sequence, no copy), or by features when ``B = 1`` (the features
 flattened), and gives each part a CPU stream (:func:`mlx_snn._runtime.split_count`
 decides how many). Each part computes exactly what the whole would compute for
 its elements, so the results do not depend on the split. The loops run
-:data:`BLOCK` steps per compiled call and compute in :func:`compute_dtype`.
+:data:`BLOCK` steps per compiled call and compute in :func:`~mlx_snn._precision.carry_dtype`.
 Internal module.
 """
 
@@ -20,7 +20,7 @@ import mlx.core as mx
 
 from .._runtime import lane_streams, split_count
 
-__all__ = ["BLOCK", "Lanes", "compute_dtype", "steps_per_call"]
+__all__ = ["BLOCK", "Lanes", "steps_per_call"]
 
 # Time steps per compiled call. MLX fuses a call's elementwise ops into one C++
 # loop, and g++ vectorises that loop only with a single output, few pointers and
@@ -38,11 +38,6 @@ def steps_per_call(part_elements: int, backward: bool = False) -> int:
     """Time steps per compiled call for parts of ``part_elements`` elements per step."""
     wide = WIDE_PART_BACKWARD if backward else WIDE_PART
     return 1 if part_elements >= wide else BLOCK
-
-
-def compute_dtype(dtype: mx.Dtype) -> mx.Dtype:
-    """The dtype the loops compute and carry state in: float32 for 16-bit floats."""
-    return mx.float32 if dtype in (mx.float16, mx.bfloat16) else dtype
 
 
 class Part(NamedTuple):

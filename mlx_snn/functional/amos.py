@@ -56,6 +56,7 @@ from .. import backends, kernels
 from .. import surrogate as _surrogate
 from .._checks import check_choice, check_sequence
 from .._params import check_tau, check_threshold
+from .._precision import carry_dtype, to_carry, to_dtype
 from ..kernels import registry as _kernel_registry
 from .scan import decay_scan
 
@@ -150,7 +151,8 @@ def first_spike(
     (same result, faster on CPU).
 
     Args:
-        h: membrane ``[T, B, ...]`` (floating point, ``T >= 1``; ``B`` may be 0).
+        h: membrane ``[T, B, ...]`` (floating point, ``T >= 1``; ``B`` may be 0;
+            compared with the threshold in float32 when it is a half type).
         threshold: ``> 0``; a float or an array broadcastable to ``h.shape[2:]``.
             An array's values are checked with one host read per call (skipped
             inside ``mx.compile``, where they are used as given).
@@ -172,13 +174,13 @@ def first_spike(
         TypeError: non-floating ``h`` or threshold.
     """
     check_sequence("h", h)
-    threshold = check_threshold(threshold, tuple(h.shape[2:]), h.dtype)
+    threshold = check_threshold(threshold, tuple(h.shape[2:]), carry_dtype(h.dtype))
     # Backend dispatch (the kernel has no vjp: its results are integers, so its input
     # is cut from the graph)
     backend = backends.resolve(backend)
     if backend != "mlx" and h.size:
         return FirstSpike(*kernels.first_spike(mx.stop_gradient(h), threshold, backend=backend))
-    return _first_spike(h, threshold)
+    return _first_spike(to_carry(h), threshold)
 
 
 def temporal_selector(
@@ -193,7 +195,8 @@ def temporal_selector(
     (a membrane decoder).
 
     Args:
-        h: output-layer membrane ``[T, B, ...]`` (usually ``[T, B, classes]``).
+        h: output-layer membrane ``[T, B, ...]`` (usually ``[T, B, classes]``; the
+            threshold test runs in float32 for a half type, the logits keep its dtype).
         threshold: confidence threshold ``> 0``; float or array broadcastable to
             ``h.shape[2:]`` (checked as in :func:`first_spike`).
         backend: as in :func:`first_spike` (the first-spike search; the selection
@@ -218,32 +221,27 @@ def temporal_selector(
     return Selection(mx.take_along_axis(h, index, axis=0)[0], t_first)
 
 
-def _cast(a, dtype):
-    """The scans run in float32 (half-precision inputs are upcast)."""
-    return a if a.dtype == dtype else a.astype(dtype)
-
-
 def _lanes(a):
-    """``[T, B, ...]`` -> ``[T, M]`` float32 (explicit width: ``-1`` fails on empty arrays)."""
-    return _cast(a, mx.float32).reshape(a.shape[0], math.prod(a.shape[1:]))
-
-
-def _charge(x, alpha, inv_tau):
-    h = decay_scan(_lanes(x), alpha, scale=inv_tau)
-    return _cast(h.reshape(x.shape), x.dtype)
+    """``[T, B, ...]`` -> ``[T, M]`` in the carry dtype (explicit width: ``-1`` fails on
+    empty arrays)."""
+    return to_carry(a).reshape(a.shape[0], math.prod(a.shape[1:]))
 
 
 def _forward_parallel(x, threshold, alpha, inv_tau):
-    h = _charge(x, alpha, inv_tau)
+    # h and the first-spike search in float32; spikes and mem come back in x's dtype
+    h = decay_scan(_lanes(x), alpha, scale=inv_tau).reshape(x.shape)
     fake, count = _fake_count(h, threshold)
-    spikes = _cast((count == 1) * fake, x.dtype)  # the first fake spike
-    return spikes, h, *_indices(count)
+    spikes = (count == 1) * fake  # the first fake spike
+    return to_dtype(spikes, x.dtype), to_dtype(h, x.dtype), *_indices(count)
 
 
 def _backward_parallel(
     g_s, g_h, spikes, h, t_first, t_second, threshold, alpha, inv_tau, derivative
 ):
-    T = h.shape[0]
+    T, dtype = h.shape[0], h.dtype
+    # float32 arithmetic: g_s explicitly (its gathers and differences), the rest by
+    # promotion against it and the float32 threshold (no float32 copies to keep)
+    g_s = to_carry(g_s)
     g_first = mx.take_along_axis(g_s, t_first[None], axis=0)
     # t_second = T means "no second fake spike" (t_first = T - 1): its term is 0
     g_second = mx.take_along_axis(g_s, mx.minimum(t_second, T - 1)[None], axis=0)
@@ -254,7 +252,7 @@ def _backward_parallel(
     g_spike = upto * (g_s - g_first) + spikes * (g_first - g_second)
     grad = g_spike * derivative(h - threshold) + g_h
     g_x = decay_scan(_lanes(grad), alpha, True, scale=inv_tau)
-    return _cast(g_x.reshape(h.shape), h.dtype)
+    return to_dtype(g_x.reshape(h.shape), dtype)
 
 
 @functools.lru_cache(maxsize=64)
@@ -283,7 +281,8 @@ def _parallel_fn(tau: float, surrogate: _surrogate.Surrogate):
 
 def _amos_sequential(x, threshold, tau, surrogate):
     alpha, inv_tau = 1.0 - 1.0 / tau, 1.0 / tau
-    T = x.shape[0]
+    T, dtype = x.shape[0], x.dtype
+    x = to_carry(x)  # h and the firing mask in float32 for half-precision inputs
     h = mx.zeros(x.shape[1:], x.dtype)
     fired = mx.zeros(x.shape[1:], x.dtype)
     spikes, mems = [], []
@@ -300,7 +299,7 @@ def _amos_sequential(x, threshold, tau, surrogate):
     spikes = mx.stack(spikes)
     # steps before the (one) spike; unlike argmax this also works on an empty batch
     t_first = mx.sum(mx.cumsum(spikes, axis=0) == 0, axis=0).astype(mx.int32)
-    return AMOSSequence(spikes, mx.stack(mems), t_first)
+    return AMOSSequence(to_dtype(spikes, dtype), to_dtype(mx.stack(mems), dtype), t_first)
 
 
 def kernel_limit(method: str, surrogate: _surrogate.Surrogate) -> str | None:
@@ -334,8 +333,10 @@ def amos(
             ``"parallel"``), ``"parallel"`` (MLX: blocked scan, parallel first-spike
             search, second-fake-spike backward) or ``"sequential"`` (MLX: step loop
             differentiated by autograd). All give the same spikes and, up to
-            rounding, the same gradients. The parallel scans and the kernels run in
-            float32 for half-precision inputs.
+            rounding, the same gradients. Half-precision inputs: the membrane, the
+            first-spike search and the backward run in float32
+            (:mod:`mlx_snn._precision`), on the kernels too; spikes and ``mem`` come
+            back in the input dtype.
         backend: ``"auto"`` | ``"mlx"`` | ``"metal"`` | ``"cuda"``. ``"metal"`` and
             ``"cuda"`` run the fused AMOS kernels (``mlx_snn.kernels.amos``: the charge
             scan, first and second fake spike in one pass per neuron, and the
@@ -359,7 +360,7 @@ def amos(
     surrogate = _surrogate.get(surrogate)
     tau = check_tau(tau)
     check_sequence("x", x)
-    threshold = check_threshold(threshold, tuple(x.shape[2:]), x.dtype)
+    threshold = check_threshold(threshold, tuple(x.shape[2:]), carry_dtype(x.dtype))
     # Backend dispatch: every argument is checked above.
     backend = backends.resolve(backend, kernel_limit(method, surrogate))
     if backend != "mlx" and x.size:
@@ -368,5 +369,5 @@ def amos(
     if method == "sequential":
         return _amos_sequential(x, threshold, tau, surrogate)
     if not isinstance(threshold, mx.array):
-        threshold = mx.array(threshold, dtype=x.dtype)
+        threshold = mx.array(threshold, dtype=carry_dtype(x.dtype))
     return AMOSSequence(*_parallel_fn(tau, surrogate)(x, threshold)[:3])

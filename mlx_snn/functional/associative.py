@@ -55,6 +55,7 @@ import mlx.core as mx
 
 from .._checks import check_float_array, check_int
 from .._params import DECAY, LOG_DECAY, Interval, check_array_values
+from .._precision import carry_dtype, to_dtype
 from .scan import linear_scan
 
 __all__ = ["associative_scan", "associative_scan_log"]
@@ -137,12 +138,12 @@ def _scan_log(q, k, v, log_a, S0, L):
     return y, S_end[-1]
 
 
-def _run(q, k, v, log_a, S0, chunk):
-    dtype = mx.result_type(q, k, v, log_a, *(() if S0 is None else (S0,)))
-    f32 = [x.astype(mx.float32) for x in (q, k, v, log_a)]
-    S0 = None if S0 is None else S0.astype(mx.float32)
+def _run(q, k, v, log_a, S0, chunk, dtype):
+    f32 = [to_dtype(x, mx.float32) for x in (q, k, v, log_a)]
+    S0 = None if S0 is None else to_dtype(S0, mx.float32)
     y, S = _scan_log(*f32, S0, chunk)
-    return y.astype(dtype), S.astype(dtype)
+    # readouts in the inputs' dtype; the state stays in the carry dtype
+    return to_dtype(y, dtype), to_dtype(S, carry_dtype(dtype))
 
 
 def associative_scan_log(
@@ -161,7 +162,7 @@ def associative_scan_log(
     its values must be finite and ``<= 0``, checked the same way).
     """
     _check(q, k, v, log_a, "log_a", S0, chunk, LOG_DECAY)
-    return _run(q, k, v, log_a, S0, chunk)
+    return _run(q, k, v, log_a, S0, chunk, mx.result_type(q, k, v, log_a))
 
 
 def associative_scan(
@@ -191,8 +192,10 @@ def associative_scan(
 
     Returns:
         ``(y, S_T)``: readouts ``[T, B, d_v]`` and the state after the last step
-        ``[B, d_k, d_v]``; pass ``S_T`` as ``S0`` to continue the sequence. Both in the
-        promoted input dtype; the computation runs in float32.
+        ``[B, d_k, d_v]``; pass ``S_T`` as ``S0`` to continue the sequence. The
+        computation runs in float32; ``y`` comes back in the promoted dtype of
+        ``q, k, v, a``, ``S_T`` in float32 when that dtype is a half type (the
+        carry, see :mod:`mlx_snn._precision`), else in that dtype.
 
     Raises:
         TypeError: non-array or non-floating inputs, non-int ``chunk``.
@@ -201,4 +204,5 @@ def associative_scan(
             outside ``(0, 1]`` (NaN included).
     """
     _check(q, k, v, a, "a", S0, chunk, DECAY)
-    return _run(q, k, v, mx.log(a), S0, chunk)
+    # the log in float32: a half-precision log would put its rounding into every decay
+    return _run(q, k, v, mx.log(to_dtype(a, mx.float32)), S0, chunk, mx.result_type(q, k, v, a))

@@ -55,8 +55,8 @@ from .._checks import (
     check_sequence,
 )
 from .._params import POSITIVE, UNIT, check_state, functional_param
+from .._precision import carry_dtype
 from ..kernels import registry as _kernel_registry
-from ._loops import compute_dtype
 from ._untraced import untraced_function
 from .lif_backward import backward_delayed, backward_immediate
 from .lif_forward import RESETS, TIMINGS, delayed_charge, loop_forward, reset_membrane
@@ -160,8 +160,8 @@ def lif_step(
 def _loop_fn(reset, timing, surrogate, detach, need_beta, need_thr):
     """The step loop with its hand-written backward (a custom function whose graphs
     are fused under ``mx.grad``, :mod:`~mlx_snn.functional._untraced`), computing in
-    :func:`~mlx_snn.functional._loops.compute_dtype`; returns ``(spikes, mem,
-    state)`` in the input's dtype."""
+    :func:`~mlx_snn._precision.carry_dtype`; returns ``(spikes, mem)`` in the input's
+    dtype and ``state`` in the carry dtype."""
     cfg = (reset, surrogate, detach, need_beta, need_thr)
     backward = backward_immediate if timing == "immediate" else backward_delayed
     lif = untraced_function(
@@ -174,8 +174,8 @@ def _loop_fn(reset, timing, surrogate, detach, need_beta, need_thr):
     )
 
     def run(x, v0, beta, threshold):
-        s, h, v = lif(x, v0.astype(compute_dtype(x.dtype)), beta, threshold)
-        return s, h.astype(x.dtype), v.astype(x.dtype)
+        s, h, v = lif(x, v0, beta, threshold)
+        return s, h.astype(x.dtype), v  # the state stays in the carry dtype
 
     return run
 
@@ -285,8 +285,8 @@ def lif_sequence(
     need_beta = _grad_flag("beta_grad", beta_grad, "beta", beta)
     need_thr = _grad_flag("threshold_grad", threshold_grad, "threshold", threshold)
     check_sequence("x", x)
-    beta, threshold = _beta_threshold(beta, threshold, tuple(x.shape[2:]), compute_dtype(x.dtype))
-    v0 = check_state("v0", v0, x.shape[1:], x.dtype)
+    beta, threshold = _beta_threshold(beta, threshold, tuple(x.shape[2:]), carry_dtype(x.dtype))
+    v0 = check_state("v0", v0, x.shape[1:], carry_dtype(x.dtype))
     if algorithm == "parallel":
         check_parallel_mode(reset, reset_timing)
     # Backend dispatch: every argument is checked above; the kernels run every mode.

@@ -21,7 +21,7 @@ compiled function runs op by op). The per-step outputs are stacked into
 Precision. Float16 and bfloat16 inputs are read as they are and converted to
 float32 inside the compiled block: the membrane, the state carried from step to
 step and the parameters are float32
-(:func:`~mlx_snn.functional._loops.compute_dtype`); spikes come out in the
+(:func:`~mlx_snn._precision.carry_dtype`); spikes come out in the
 input's dtype, the membrane in float32 (the backward pass reads it; the public
 function casts what it returns).
 
@@ -138,7 +138,7 @@ def loop_forward(reset, timing, x, v0, beta, threshold, membrane_first=False):
     """``(spikes [T, ...], mem [T, ...], state)`` by the compiled step loop.
 
     ``v0``, ``beta`` and ``threshold`` are in the compute dtype of ``x.dtype``
-    (:func:`~mlx_snn.functional._loops.compute_dtype`; ``v0 [B, ...]``; parameters
+    (:func:`~mlx_snn._precision.carry_dtype`; ``v0 [B, ...]``; parameters
     broadcastable to the features). Spikes come out in ``x.dtype``, the membrane
     and the state in the compute dtype.
 

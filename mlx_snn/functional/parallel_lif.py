@@ -64,7 +64,8 @@ import numpy as np
 
 from .. import surrogate as _surrogate
 from .._checks import check_choice
-from ._loops import compute_dtype as _compute_dtype
+from .._precision import carry_dtype, to_carry, to_dtype
+from .._tracing import reads_deferred
 from .lif_backward import backward_delayed as _backward_delayed
 from .lif_backward import backward_immediate as _backward_immediate
 from .lif_forward import RESETS, TIMINGS
@@ -194,11 +195,14 @@ def _all_done(p, K):
 
 
 def _detached(*arrays):
-    """Copies without graph history, or ``None`` when traced by ``mx.compile``.
+    """Copies without graph history, or ``None`` when traced by ``mx.compile`` (or
+    inside :func:`mlx_snn._tracing.deferred_reads`).
 
     Inside ``mx.grad``/``mx.vjp`` the rounds' host checks would otherwise re-walk
     the graph back to the traced inputs each time (quadratic cost).
     """
+    if reads_deferred():
+        return None
     try:
         return [mx.array(np.array(a.astype(mx.float32))).astype(a.dtype) for a in arrays]
     except ValueError:
@@ -206,10 +210,12 @@ def _detached(*arrays):
 
 
 def _forward(reset, timing, chunk, x, v0, beta, threshold):
+    dtype = x.dtype
     fresh = _detached(x, v0, beta, threshold)
     if fresh is None:  # mx.compile: no host checks, so run the (exact) step loop
         return _loop_forward(reset, timing, x, v0, beta, threshold)
-    x, v0, beta, threshold = fresh
+    # the rounds, scans and threshold tests run in float32 for half-precision inputs
+    x, v0, beta, threshold = (to_dtype(a, carry_dtype(dtype)) for a in fresh)
     T, shape = x.shape[0], x.shape[1:]
     M = v0.size
     xf = x.reshape(T, M)
@@ -223,7 +229,11 @@ def _forward(reset, timing, chunk, x, v0, beta, threshold):
         s = _speculate(xf, m0, b, thr, reset, timing, chunk)
         s, h = _settle(s, xf, m0, b, thr, reset, timing, chunk)
     state = _exit_state(h[T - 1], s[T - 1], thr, reset, timing)
-    return s.reshape(x.shape), h.reshape(x.shape), state.reshape(shape)
+    return (
+        to_dtype(s.reshape(x.shape), dtype),
+        to_dtype(h.reshape(x.shape), dtype),
+        to_dtype(state.reshape(shape), carry_dtype(dtype)),
+    )
 
 
 def _speculate(x, m, beta, thr, reset, timing, chunk):
@@ -376,7 +386,13 @@ def _parallel_fn(reset, timing, surrogate, detach, need_beta, need_thr, chunk):
 
     @lif.vjp
     def lif_vjp(primals, cotangents, outputs):
-        return backward(cfg, primals, cotangents, outputs, solve=_scan_recurrence)
+        # in float32 for half-precision inputs; each gradient in its primal's dtype
+        grads = backward(
+            cfg,
+            *(tuple(map(to_carry, group)) for group in (primals, cotangents, outputs)),
+            solve=_scan_recurrence,
+        )
+        return tuple(to_dtype(g, p.dtype) for g, p in zip(grads, primals, strict=True))
 
     return lif
 
@@ -398,15 +414,13 @@ def run_parallel(
     """Internal: ``(spikes, mem, state)`` by the parallel algorithm, differentiable.
 
     Called by :func:`mlx_snn.functional.lif_sequence` with checked arguments.
-    16-bit inputs run in float32 (:func:`~mlx_snn.functional._loops.compute_dtype`);
-    the results come back in the input's dtype.
+    Half-precision inputs run in float32 (:mod:`mlx_snn._precision`): spikes and
+    membrane come back in the input's dtype, the state in float32.
     """
     fn = _parallel_fn(
         reset, reset_timing, surrogate, detach_reset, beta_grad, threshold_grad, chunk
     )
-    dtype = _compute_dtype(x.dtype)
-    s, h, v = fn(x.astype(dtype), v0.astype(dtype), beta.astype(dtype), threshold.astype(dtype))
-    return s.astype(x.dtype), h.astype(x.dtype), v.astype(x.dtype)
+    return fn(x, v0, beta, threshold)
 
 
 def choose_algorithm(shape: tuple[int, ...], reset: str, reset_timing: str) -> str:

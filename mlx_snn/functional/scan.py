@@ -39,8 +39,9 @@ import numpy as np
 
 from .. import backends, kernels
 from .._checks import check_bool, check_choice, check_float_array
+from .._precision import carry_dtype
 from ..kernels import registry as _kernel_registry
-from ._loops import Lanes, compute_dtype, steps_per_call
+from ._loops import Lanes, steps_per_call
 from ._untraced import untraced_function
 
 __all__ = ["METHODS", "linear_scan"]
@@ -250,7 +251,7 @@ def _scan_backward(method, primals, cotangents, outputs):
 @functools.cache
 def _scan_fn(method):
     """The scan from ``h0`` with its reverse-scan backward, computing in
-    :func:`~mlx_snn.functional._loops.compute_dtype` (``a`` and ``h0`` come in it);
+    :func:`~mlx_snn._precision.carry_dtype` (``a`` and ``h0`` come in it);
     the result in ``b``'s dtype. Fused under ``mx.grad`` too
     (:mod:`~mlx_snn.functional._untraced`)."""
     scan = untraced_function(
@@ -260,7 +261,7 @@ def _scan_fn(method):
     )
 
     def run(a, b, h0):
-        return scan(a, b.astype(compute_dtype(b.dtype)), h0)[0].astype(b.dtype)
+        return scan(a, b.astype(carry_dtype(b.dtype)), h0)[0].astype(b.dtype)
 
     return run
 
@@ -288,7 +289,7 @@ def _check_args(a, b, h0):
     check_float_array("b", b, min_ndim=1)
     if b.shape[0] < 1:
         raise ValueError(f"b must have at least one time step; got shape {b.shape}")
-    dtype = compute_dtype(b.dtype)
+    dtype = carry_dtype(b.dtype)
     a = _as_param("a", a, dtype)
     h0 = mx.zeros((), dtype) if h0 is None else _as_param("h0", h0, dtype)
     if a.ndim == b.ndim:

@@ -27,6 +27,7 @@ import numpy as np
 
 from .._checks import check_bool, check_float_array, check_int
 from .._params import check_unit_or_none
+from .._precision import to_carry, to_dtype
 
 __all__ = ["tac_aggregate", "tac_group_weights", "tac_weight_sums"]
 
@@ -77,7 +78,8 @@ def tac_aggregate(
         normalize (bool): divide each group's aggregate by its weight sum.
 
     Returns:
-        ``[ceil(T / g), B, ...]`` in the dtype of ``x``.
+        ``[ceil(T / g), B, ...]`` in the dtype of ``x`` (weights and sums in float32
+        for half-precision ``x``).
 
     Raises:
         TypeError: ``x`` not a float array, ``group`` not an int, non-bool ``normalize``.
@@ -93,6 +95,7 @@ def tac_aggregate(
     pad = n_groups * g - t
     if pad:
         x = mx.concatenate([x, mx.zeros((pad, *x.shape[1:]), dtype=x.dtype)], axis=0)
-    frames = x.reshape(n_groups, g, -1)
-    out = mx.matmul(mx.array(w[:, None, :], dtype=x.dtype), frames)
-    return out.reshape(n_groups, *x.shape[1:])
+    # weights and sums in float32 (half-precision rule), the result in x's dtype
+    frames = to_carry(x).reshape(n_groups, g, -1)
+    out = mx.matmul(mx.array(w[:, None, :], dtype=frames.dtype), frames)
+    return to_dtype(out.reshape(n_groups, *x.shape[1:]), x.dtype)

@@ -7,9 +7,9 @@ import math
 import mlx.core as mx
 import mlx.nn as nn
 
-from .._checks import check_choice, check_int
+from .._checks import check_bool, check_choice, check_int
 from ..nn.layers import SeqToBatch
-from ..nn.lif import LIF
+from ..nn.lif import LIF, LIFOutput
 from ..nn.tac import TAC, TACTP
 from ..nn.temporal import TemporalModule
 
@@ -49,7 +49,12 @@ class ConvBlock(TemporalModule):
     tac: ``TAC(conv)`` -> ``[ceil(T/g), B, ...]``, BN on those frames, LIF over ``ceil(T/g)``.
     tactp: ``TACTP(Sequential(conv, BN), neuron=LIF)``: conv+BN on ``ceil(T/g)*B``
     frames, LIF over ``T`` steps.
+
+    Call: ``block(x, state=None, return_state=False)``; ``state`` is the LIF's
+    ``[B, ...]`` state, and ``return_state=True`` returns ``(y, state)``.
     """
+
+    chunking = "state"
 
     def __init__(self, conv: nn.Module, channels: int, lif: LIF, mode: str, group: int):
         super().__init__()
@@ -63,10 +68,37 @@ class ConvBlock(TemporalModule):
             self.conv = TACTP(nn.Sequential(conv, bn), group, neuron=lif, beta=lif.beta)
         self.pool = SeqToBatch(nn.MaxPool2d(2))
 
-    def __call__(self, x: mx.array) -> mx.array:
+    def __call__(self, x: mx.array, state: mx.array | None = None, return_state: bool = False):
         if self.mode == "tactp":
-            return self.pool(self.conv(x))
-        return self.pool(self.lif(self.bn(self.conv(x))))
+            y, state = run_neuron(self.conv, x, state, return_state)
+        else:
+            y, state = run_neuron(self.lif, self.bn(self.conv(x)), state, return_state)
+        y = self.pool(y)
+        return (y, state) if return_state else y
+
+
+def run_neuron(neuron, x: mx.array, state, return_state: bool) -> tuple[mx.array, object]:
+    """``(neuron(x), new state or None)``: a plain call unless a state goes in or must
+    come out (so that tools which trace plain calls, like NIR export, see one)."""
+    if not return_state:
+        return (neuron(x) if state is None else neuron(x, state=state)), None
+    y, out = neuron(x, state=state, return_state=True)
+    return y, (out.state if isinstance(out, LIFOutput) else out)
+
+
+def layer_states(state: list | None, names: tuple[str, ...], return_state: bool) -> list:
+    """A paper network's ``state``: ``None`` (every neuron from zeros) or one entry per
+    stateful layer, in the order of ``names``."""
+    check_bool("return_state", return_state)
+    if state is None:
+        return [None] * len(names)
+    if not isinstance(state, (list, tuple)) or len(state) != len(names):
+        got = f"{len(state)} entries" if isinstance(state, (list, tuple)) else type(state).__name__
+        raise ValueError(
+            f"state must be None or a list of {len(names)} layer states ({', '.join(names)}); "
+            f"got {got}"
+        )
+    return list(state)
 
 
 def check_frames(x: mx.array, frame_shape: tuple[int, ...]) -> None:

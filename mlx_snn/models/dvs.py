@@ -12,11 +12,19 @@ from .._checks import check_int
 from ..nn.layers import VotingLayer
 from ..nn.lif import LIF
 from ..nn.temporal import TemporalModule
-from ._common import ConvBlock, check_frames, conv_steps, resolve_mode
+from ._common import (
+    ConvBlock,
+    check_frames,
+    conv_steps,
+    layer_states,
+    resolve_mode,
+    run_neuron,
+)
 
 __all__ = ["DVSGestureNet", "dvs_gesture_net"]
 
 CLASSES, VOTERS, CHANNELS, BLOCKS = 11, 10, 128, 5
+STATE_LAYERS = (*(f"block{i + 1}" for i in range(BLOCKS)), "lif1", "lif2")
 
 
 def _lif() -> LIF:
@@ -46,7 +54,13 @@ class DVSGestureNet(TemporalModule):
     conv sees ``ceil(T/g)`` frames and ``T_out = T``.
 
     Attributes: ``mode``, ``group``, ``num_steps``, ``conv_steps(T)``, ``conv_frames(T, B)``.
+
+    Call: ``net(x, state=None, return_state=False)``; with ``return_state=True`` it
+    returns ``(votes, state)``, ``state`` a list of the seven LIF states (five conv
+    blocks, fc1, fc2) that continues the sequence (see :class:`MNISTConvNet`).
     """
+
+    chunking = "state"
 
     def __init__(self, mode: str = "baseline", group: int = 2, num_steps: int = 16, tac=None):
         super().__init__()
@@ -80,12 +94,16 @@ class DVSGestureNet(TemporalModule):
         """Total frames through the conv layers in one forward of ``batch_size`` samples."""
         return sum(self.conv_steps(num_steps)) * batch_size
 
-    def __call__(self, x: mx.array) -> mx.array:
+    def __call__(self, x: mx.array, state: list | None = None, return_state: bool = False):
         check_frames(x, (64, 64, 2))
-        for block in self.blocks:
-            x = block(x)
+        s = layer_states(state, STATE_LAYERS, return_state)
+        for i, block in enumerate(self.blocks):
+            x, s[i] = run_neuron(block, x, s[i], return_state)
         x = x.reshape(*x.shape[:2], math.prod(x.shape[2:]))
-        return self.vote(self.lif2(self.fc2(self.lif1(self.fc1(x)))))
+        x, s[BLOCKS] = run_neuron(self.lif1, self.fc1(x), s[BLOCKS], return_state)
+        x, s[BLOCKS + 1] = run_neuron(self.lif2, self.fc2(x), s[BLOCKS + 1], return_state)
+        y = self.vote(x)
+        return (y, s) if return_state else y
 
 
 def dvs_gesture_net(

@@ -11,9 +11,18 @@ from .. import surrogate
 from .._checks import check_int
 from ..nn.lif import LIF
 from ..nn.temporal import TemporalModule
-from ._common import ConvBlock, check_frames, conv_steps, resolve_mode
+from ._common import (
+    ConvBlock,
+    check_frames,
+    conv_steps,
+    layer_states,
+    resolve_mode,
+    run_neuron,
+)
 
 __all__ = ["MNISTConvNet", "mnist_convnet"]
+
+STATE_LAYERS = ("block1", "block2", "lif1", "lif2")
 
 
 def _lif() -> LIF:
@@ -42,7 +51,20 @@ class MNISTConvNet(TemporalModule):
 
     Attributes: ``mode``, ``group``, ``num_steps``; ``conv_steps(T)`` gives the
     frames per sample reaching each conv layer, ``conv_frames(T, B)`` their total.
+
+    Call: ``net(x, state=None, return_state=False)``; with ``return_state=True`` it
+    returns ``(spikes, state)``, ``state`` a list of the four LIF states (block1,
+    block2, fc1, fc2), to pass back as ``state=`` to continue the sequence: the
+    network runs in chunks of time with :mod:`mlx_snn.training` (see there for
+    BatchNorm in training mode and the chunk lengths TAC needs).
+
+    Half precision: ``net.set_dtype(mx.bfloat16)`` (or float16) with input frames of
+    that dtype runs the convolutions, BatchNorm and Linear layers in it, the neurons'
+    membranes and scans in float32 (:mod:`mlx_snn._precision`); spikes come out in
+    the frames' dtype.
     """
+
+    chunking = "state"
 
     def __init__(self, mode: str = "baseline", group: int = 4, num_steps: int = 25, tac=None):
         super().__init__()
@@ -68,11 +90,15 @@ class MNISTConvNet(TemporalModule):
         """Total frames through the conv layers in one forward of ``batch_size`` samples."""
         return sum(self.conv_steps(num_steps)) * batch_size
 
-    def __call__(self, x: mx.array) -> mx.array:
+    def __call__(self, x: mx.array, state: list | None = None, return_state: bool = False):
         check_frames(x, (28, 28, 1))
-        h = self.block2(self.block1(x))
+        s = layer_states(state, STATE_LAYERS, return_state)
+        h, s[0] = run_neuron(self.block1, x, s[0], return_state)
+        h, s[1] = run_neuron(self.block2, h, s[1], return_state)
         h = h.reshape(*h.shape[:2], math.prod(h.shape[2:]))
-        return self.lif2(self.fc2(self.lif1(self.fc1(h))))
+        h, s[2] = run_neuron(self.lif1, self.fc1(h), s[2], return_state)
+        y, s[3] = run_neuron(self.lif2, self.fc2(h), s[3], return_state)
+        return (y, s) if return_state else y
 
 
 def mnist_convnet(

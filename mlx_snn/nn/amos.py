@@ -12,6 +12,7 @@ from .. import backends
 from .. import surrogate as _surrogate
 from .._checks import check_bool, check_choice, check_float_array, check_int
 from .._params import POSITIVE, check_scalar, check_tau, module_param, param_repr, store_param
+from .._precision import to_carry, to_dtype
 from ..functional.amos import METHODS, amos, kernel_limit, temporal_selector
 from ..functional.scan import linear_scan
 from .temporal import TemporalModule
@@ -62,7 +63,16 @@ class AMOS(TemporalModule):
     Call: ``amos(x, return_mem=False)`` returns spikes ``[T, B, ...]`` (one-hot in
     time), or ``(spikes, AMOSOutput(mem, t_first))`` with ``return_mem=True``; one
     call of :func:`mlx_snn.functional.amos`. An empty batch gives empty outputs.
+
+    **Saved for the backward** (``method="parallel"``): the membrane ``mem``
+    ``[T, B, ...]`` (input dtype), the spikes (the output the next layer keeps anyway)
+    and the ``int32`` steps ``t_first``, ``t_second`` ``[B, ...]``; not the input.
+    ``method="sequential"`` is autograd through the step loop and keeps every step's
+    membrane, fake spike and firing mask. It depends on the whole sequence (the forced
+    last-step spike), so it cannot run in chunks of time (``chunking = "whole"``).
     """
+
+    chunking = "whole"
 
     def __init__(
         self,
@@ -128,7 +138,14 @@ class TemporalSelectorDecoder(TemporalModule):
 
     Call: ``decoder(x, return_time=False)`` returns logits ``[B, num_classes]``, or
     ``(logits, t_first [B])`` with ``return_time=True``.
+
+    **Saved for the backward:** the input ``x`` (the linear layer's weight gradient)
+    and the float32 membrane ``[T, B, num_classes]`` of the scan (for the gradient of
+    the time constants). The membrane scan and the selection run in float32 for
+    half-precision inputs; the logits come back in the linear layer's dtype.
     """
+
+    chunking = "whole"
 
     def __init__(
         self,
@@ -171,9 +188,12 @@ class TemporalSelectorDecoder(TemporalModule):
             raise ValueError(
                 f"x must have shape [T, B, {self.in_features}] with T >= 1; got {tuple(x.shape)}"
             )
-        inv_tau = mx.sigmoid(self.w).astype(x.dtype)
-        mem = linear_scan(1.0 - inv_tau, self.linear(x) * inv_tau, backend=self.backend)
+        # the membrane scan and the selection run in float32 (half-precision rule)
+        inv_tau = mx.sigmoid(to_carry(self.w))
+        current = self.linear(x)
+        mem = linear_scan(1.0 - inv_tau, to_carry(current) * inv_tau, backend=self.backend)
         out = temporal_selector(mem, self.threshold, self.backend)
+        logits = to_dtype(out.logits, current.dtype)
         if return_time:
-            return out.logits, out.t_first
-        return out.logits
+            return logits, out.t_first
+        return logits

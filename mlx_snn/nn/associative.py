@@ -10,6 +10,7 @@ import mlx.nn as nn
 from .. import surrogate as _surrogate
 from .._checks import check_bool, check_float_array, check_int, check_positive
 from .._params import POSITIVE, check_scalar
+from .._precision import to_carry, to_dtype
 from ..functional.associative import DEFAULT_CHUNK, associative_scan_log, check_state
 from .lif import LIFOutput
 from .temporal import TemporalModule
@@ -59,7 +60,17 @@ class AssociativeLeaky(TemporalModule):
     ``return_state=True``: ``mem`` the readouts ``[T, B, value_dim]``, ``state`` the
     memory after the last step ``[B, key_dim, value_dim]``. Passing that state back
     continues the sequence exactly (two halves equal one call).
+
+    **Saved for the backward:** autograd through the chunked scan keeps its
+    intermediates (the pairwise decay factors, about ``B*T*chunk*key_dim`` floats, and
+    the chunk states; see :mod:`mlx_snn.functional.associative`), the projections'
+    input ``x``, and ``mem - threshold`` for the surrogate. Half precision: the
+    projections compute in the parameters' dtype, the scan, the memory ``S`` (the
+    returned state) and the threshold test in float32; spikes and ``mem`` come back in
+    the projections' dtype.
     """
+
+    chunking = "state"
 
     def __init__(
         self,
@@ -108,19 +119,22 @@ class AssociativeLeaky(TemporalModule):
             raise ValueError(f"x must have at least one time step; got shape {tuple(x.shape)}")
 
     def _project(self, x):
-        log_a = nn.log_sigmoid(self.decay_proj(x))
-        return self.q_proj(x), self.k_proj(x), self.v_proj(x), log_a
+        """``(q, k, v, log a)`` in float32 (the carry), and the dtype of the outputs."""
+        z = self.decay_proj(x)
+        q, k, v = self.q_proj(x), self.k_proj(x), self.v_proj(x)
+        dtype = mx.result_type(q, k, v, z)
+        return (*(to_carry(a) for a in (q, k, v, nn.log_sigmoid(to_carry(z)))), dtype)
 
     def __call__(self, x: mx.array, state: mx.array | None = None, return_state: bool = False):
         check_bool("return_state", return_state)
         self._check_x(x, 3, "[T, B, dim]")
         if state is not None:
             check_state("state", state, (x.shape[1], self.key_dim, self.value_dim))
-        q, k, v, log_a = self._project(x)
+        q, k, v, log_a, dtype = self._project(x)
         mem, S = associative_scan_log(q, k, v, log_a, state, self.chunk)
-        spikes = self.surrogate(mem - self.threshold)
+        spikes = to_dtype(self.surrogate(mem - self.threshold), dtype)
         if return_state:
-            return spikes, LIFOutput(mem, S)
+            return spikes, LIFOutput(to_dtype(mem, dtype), S)
         return spikes
 
     def step(self, x_t: mx.array, state: mx.array | None = None) -> tuple[mx.array, mx.array]:
@@ -131,9 +145,9 @@ class AssociativeLeaky(TemporalModule):
         self._check_x(x_t, 2, "[B, dim]")
         if state is not None:
             check_state("state", state, (x_t.shape[0], self.key_dim, self.value_dim))
-        q, k, v, log_a = self._project(x_t)
+        q, k, v, log_a, dtype = self._project(x_t)
         S = k[:, :, None] * v[:, None, :]
         if state is not None:
-            S = mx.exp(log_a)[:, :, None] * state + S
+            S = mx.exp(log_a)[:, :, None] * to_carry(state) + S
         mem = (q[:, None, :] @ S)[:, 0, :]
-        return self.surrogate(mem - self.threshold), S
+        return to_dtype(self.surrogate(mem - self.threshold), dtype), S

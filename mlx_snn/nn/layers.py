@@ -6,6 +6,7 @@ import mlx.core as mx
 import mlx.nn as nn
 
 from .._checks import check_float_array, check_int
+from .._precision import to_carry, to_dtype
 from .temporal import TemporalModule
 
 __all__ = ["SeqToBatch", "VotingLayer"]
@@ -20,6 +21,8 @@ class SeqToBatch(TemporalModule):
     Args:
         module (nn.Module or callable): maps ``[N, ...]`` to ``[N, ...]``.
     """
+
+    chunking = "frames"
 
     def __init__(self, module):
         super().__init__()
@@ -42,6 +45,8 @@ class VotingLayer(nn.Module):
 
     Args:
         voters (int): outputs per class ``V`` (SpikingJelly's ``VotingLayer``).
+
+    The mean is taken in float32 for half-precision ``x``; the result has ``x``'s dtype.
     """
 
     def __init__(self, voters: int = 10):
@@ -58,4 +63,5 @@ class VotingLayer(nn.Module):
             raise ValueError(
                 f"the last dimension of x ({n}) must be divisible by voters={self.voters}"
             )
-        return x.reshape(*x.shape[:-1], n // self.voters, self.voters).mean(axis=-1)
+        votes = to_carry(x).reshape(*x.shape[:-1], n // self.voters, self.voters)
+        return to_dtype(votes.mean(axis=-1), x.dtype)

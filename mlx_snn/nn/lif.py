@@ -89,7 +89,16 @@ class LIF(TemporalModule):
     Call: ``lif(x, state=None, return_state=False)`` returns spikes ``[T, B, ...]``,
     or ``(spikes, LIFOutput(mem, state))`` with ``return_state=True``; one call of
     :func:`mlx_snn.functional.lif_sequence`. An empty batch gives empty outputs.
+
+    **Saved for the backward** (both algorithms): the membrane ``mem`` ``[T, B, ...]``
+    in the input's dtype, and the spikes, which are the output the next layer keeps
+    anyway (no second copy); not the input ``x``. The backward's temporaries are a
+    zero cotangent for an unused ``mem`` (MLX materialises it) and the stacked input
+    gradient, each ``[T, B, ...]``. For sequences too long for that, run the neuron
+    in chunks (``state=``) with :mod:`mlx_snn.training` (checkpointing, TBPTT).
     """
+
+    chunking = "state"
 
     def __init__(
         self,

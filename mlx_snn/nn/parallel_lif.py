@@ -39,6 +39,10 @@ class ParallelLIF(LIF):
     to ``"mlx"`` and a kernel backend raises ``ValueError`` (``LIF(backend="metal")``
     runs the fused kernel loop).
 
+    Saves the same for the backward as :class:`LIF` (its membrane). Half-precision
+    inputs: the rounds, scans and threshold tests run in float32, the state returned
+    is float32, spikes and ``mem`` are in the input dtype.
+
     Args:
         chunk (int): steps resolved per chunk. Default ``64``.
 

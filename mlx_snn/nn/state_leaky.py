@@ -47,7 +47,13 @@ class StateLeaky(TemporalModule):
     spikes ``[T, B, ...]``, or ``(spikes, LIFOutput(mem, state))``; ``state [B, ...]``
     is ``h_{T-1}``, to pass as ``state=`` to continue the sequence. An empty batch
     gives empty outputs.
+
+    **Saved for the backward:** the membrane ``mem`` ``[T, B, ...]`` only (input dtype);
+    the spikes and the input are not read. Half-precision inputs: the scan and the
+    threshold test run in float32, ``state`` is float32.
     """
+
+    chunking = "state"
 
     def __init__(
         self,

@@ -73,7 +73,14 @@ class TAC(TemporalModule):
     over time (a :class:`~mlx_snn.nn.TemporalModule` or MLX's RNN/GRU/LSTM; at
     construction), a layer whose output batch differs from its input's, or
     ``x`` of rank < 3 (at call).
+
+    **Saved for the backward:** what ``layer`` saves, on ``G*B`` aggregated frames
+    instead of ``T*B`` (the aggregation itself saves nothing: its weights are
+    constants). Runs in chunks of time whose length is a multiple of ``group``
+    (``chunking = "groups"``). Half precision: the aggregation sums in float32.
     """
+
+    chunking = "groups"
 
     def __init__(self, layer, group: int = 4, beta: float | None = None):
         super().__init__()
@@ -115,7 +122,12 @@ class TACTP(TemporalModule):
 
     Call: ``tactp(x, state=None, return_state=False)``; ``state``/``return_state``
     are passed to the neuron when given (e.g. ``LIF`` returns ``(spikes, LIFOutput)``).
+
+    **Saved for the backward:** what ``layer`` saves on the ``G*B`` aggregated frames,
+    and what the neuron saves on its ``T`` steps (for ``LIF``, its membrane).
     """
+
+    chunking = "state"
 
     def __init__(self, layer, group: int = 4, neuron=None, beta: float | None = None):
         super().__init__()
