@@ -51,9 +51,10 @@ def lif_entry(wired):
     kernels.lif_sequence (whose ``backend="metal"`` from run_case it replaces)."""
 
     def entry(x, v0, beta, threshold, *, backend, **options):
-        return tuple(
-            snn.functional.lif_sequence(x, beta, threshold, v0=v0, backend=wired, **options)
-        )
+        out = snn.functional.lif_sequence(x, beta, threshold, v0=v0, backend=wired, **options)
+        # the library returns the state in the carry dtype (float32 for half inputs, as
+        # on MLX: test_lif_state_in_float32_on_metal); run_case compares it in x's dtype
+        return out.spikes, out.mem, out.state.astype(x.dtype)
 
     return entry
 
@@ -207,6 +208,17 @@ def test_lif_sequence_on_metal_in_float16(launched):
         (40, 2, 11), 3, "zero", "immediate", True, "atan", "float16", entry=lif_entry("metal")
     )
     assert launched == ["lif_forward", "lif_backward"]
+
+
+def test_lif_state_in_float32_on_metal(launched):
+    x = mx.ones((5, 2, 3), mx.bfloat16)
+    for backend in ("metal", "mlx"):
+        out = snn.functional.lif_sequence(x, 0.9, 1.5, backend=backend)
+        assert (out.spikes.dtype, out.mem.dtype, out.state.dtype) == (
+            mx.bfloat16,
+            mx.bfloat16,
+            mx.float32,
+        ), backend
 
 
 @pytest.mark.parametrize("algorithm", ["auto", "loop"])

@@ -302,8 +302,11 @@ def lif_sequence(
         "beta_grad": need_beta,
         "threshold_grad": need_thr,
     }
-    if backend != "mlx":
-        return LIFSequence(*kernels.lif_sequence(x, v0, beta, threshold, **mode, backend=backend))
+    if backend != "mlx":  # the kernels take v0 in x's dtype; the state returns as the carry's
+        s, h, v = kernels.lif_sequence(
+            x, v0.astype(x.dtype), beta, threshold, **mode, backend=backend
+        )
+        return LIFSequence(s, h, v.astype(v0.dtype))
     if algorithm == "auto":
         algorithm = choose_algorithm(tuple(x.shape), reset, reset_timing)
     if algorithm == "parallel":
