@@ -283,7 +283,8 @@ def test_low_precision_inputs_run_and_keep_their_dtype(dtype):
     x = mx.array(make_inputs((10, 2, 8), seed=2)[0]).astype(dtype)
     lif = snn.LIF()
     spikes, out = lif(x, return_state=True)
-    assert spikes.dtype == dtype and out.mem.dtype == dtype and out.state.dtype == dtype
+    assert spikes.dtype == dtype and out.mem.dtype == dtype
+    assert out.state.dtype == mx.float32  # carries in float32 (mlx_snn/_precision.py)
     g = mx.grad(lambda x_: lif(x_).sum())(x)
     assert g.dtype == dtype and bool(mx.all(mx.isfinite(g)))
 

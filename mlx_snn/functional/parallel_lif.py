@@ -414,13 +414,18 @@ def run_parallel(
     """Internal: ``(spikes, mem, state)`` by the parallel algorithm, differentiable.
 
     Called by :func:`mlx_snn.functional.lif_sequence` with checked arguments.
-    Half-precision inputs run in float32 (:mod:`mlx_snn._precision`): spikes and
-    membrane come back in the input's dtype, the state in float32.
+    Half-precision inputs run in float32 (:mod:`mlx_snn._precision`), the backward
+    too, from a float32 membrane (rounding the saved membrane to the input dtype
+    would put the rounding into every surrogate derivative and the beta gradient's
+    sum over time): spikes and membrane come back in the input's dtype, the state
+    in float32.
     """
     fn = _parallel_fn(
         reset, reset_timing, surrogate, detach_reset, beta_grad, threshold_grad, chunk
     )
-    return fn(x, v0, beta, threshold)
+    dtype = carry_dtype(x.dtype)
+    s, h, v = fn(x.astype(dtype), v0.astype(dtype), beta.astype(dtype), threshold.astype(dtype))
+    return s.astype(x.dtype), h.astype(x.dtype), v
 
 
 def choose_algorithm(shape: tuple[int, ...], reset: str, reset_timing: str) -> str:
