@@ -34,8 +34,11 @@ MAX_CACHE_LIMIT = 4 << 30
 CPU_STREAMS_ENV = "MLX_SNN_CPU_STREAMS"
 MAX_DEFAULT_CPU_STREAMS = 8
 # below this many elements per part and time step a stream's dispatch and
-# synchronisation cost more than the part's work (bench/lif_profile.py)
-MIN_PART_ELEMENTS = 1 << 13
+# synchronisation cost more than the part's work. Measured on the 2-core test
+# machine (LIF fwd+bwd, T=64, N=1024, 2026-12-05): two streams were 1.76x slower
+# than one at 8,192 elements per step, 1.12x slower at 65,536, 0.91x at 131,072
+# and 0.84x at T=25/B=128/N=4096 (524,288); bench/lif_profile.py
+MIN_PART_ELEMENTS = 1 << 16
 
 cache_limit_raised = False
 _cpu_streams: int | None = None  # None: the default (environment, else core count)
