@@ -256,7 +256,7 @@ def ratio_notes(args, records: list[dict]) -> list[str]:
             if common:
                 t = max(common)
                 ratio = other[t]["median_s"] / plain[t]["median_s"]
-                text += f"; step time {ratio:.2f}x at T={t} (loaded machine)"
+                text += f"; step time {ratio:.2f}x at T={t}"
             notes.append(text)
     return notes
 
@@ -349,9 +349,7 @@ def main(argv: list[str] | None = None) -> int:
     header = ["model", "dtype", "mode", *(f"T={T}" for T in args.steps)]
     header += ["peak per step", f"largest T in {args.limit_gib:g} GiB"]
     table = markdown_table(header, table_rows(args, records))
-    what = "peak memory" + (
-        ", step time (loaded 2-core CPU: not a speed result)" if args.times else ""
-    )
+    what = "peak memory" + (f", step time (median of {args.reps})" if args.times else "")
     table = (
         f"Training step (forward + backward) {what}; B={args.batch}, chunk={args.chunk}; "
         "'est.' = from the line through the measured T.\n\n" + table
