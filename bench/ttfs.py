@@ -8,10 +8,10 @@ images, for T in {4, 8, 16, 64}: ``method="parallel"`` (the paper's scan + first
 search + second-fake-spike backward) and ``method="sequential"`` (the step loop
 differentiated by autograd), same weights and inputs, in one process. Before timing, the
 two methods' losses and gradients are compared (fp32: loss to 1e-4, each gradient's max abs
-error <= 1e-3 * max(1, max |g|)); a disagreement is recorded as a mismatch. The ratio is sequential median /
-parallel median (above 1: the parallel neuron is faster). The conv and linear layers are
-the same in both columns, so the ratio of whole steps is smaller than the neuron's alone
-(bench/amos_layer.py); on MLX's Linux CPU wheel the convolutions dominate.
+error <= 1e-3 * max(1, max |g|)); a disagreement is recorded as a mismatch. The ratio is
+sequential median / parallel median (above 1: the parallel neuron is faster). The conv and
+linear layers are the same in both columns, so the ratio of whole steps is smaller than the
+neuron's alone (bench/amos_layer.py); on MLX's Linux CPU wheel the convolutions dominate.
 
 Defaults: B=32, 5 reps, 2 warm-ups; ``--quick``: B=4, 2 reps, 1 warm-up (a smoke run).
 Writes bench/results/ttfs-cpu-<host>.json (``ttfs_quick-...`` with ``--quick``) and the
