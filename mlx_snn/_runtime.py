@@ -13,12 +13,12 @@ most 4 GiB). Set ``MLX_SNN_KEEP_CACHE_LIMIT=1`` to leave MLX's setting alone;
 stream). The step loops of the LIF neuron (forward and backward) and of the linear
 scan split their independent lanes (batch rows, else features) into parts and run
 each part on its own CPU stream, so that the parts run on different cores; the
-results are bit for bit those of one stream. :func:`set_cpu_streams` (or the
+results are bit for bit those of one stream. :func:`mlx_snn.set_cpu_streams` (or the
 environment variable ``MLX_SNN_CPU_STREAMS``, read at import) sets how many
 streams; the default is the number of cores this process may use, at most
-:data:`MAX_DEFAULT_CPU_STREAMS`. ``1`` turns the split off. Splits happen only
+``MAX_DEFAULT_CPU_STREAMS``. ``1`` turns the split off. Splits happen only
 when the default device is the CPU and each part has at least
-:data:`MIN_PART_ELEMENTS` elements per time step.
+``MIN_PART_ELEMENTS`` elements per time step.
 """
 
 from __future__ import annotations
@@ -103,14 +103,14 @@ def set_cpu_streams(n: int | None) -> int:
     Splitting the lanes (batch rows, else features) of a step loop across ``n``
     CPU streams runs the parts on ``n`` threads; results are identical bit for
     bit for every ``n``. It applies only while the default device is the CPU, and
-    only to loops with at least :data:`MIN_PART_ELEMENTS` elements per part and
+    only to loops with at least ``MIN_PART_ELEMENTS`` elements per part and
     step. Arrays produced while ``n > 1`` may come from any of those streams; MLX
     synchronises them wherever they are used.
 
     Args:
         n: number of streams (``>= 1``; ``1`` turns the split off), or ``None``
             for the default: ``MLX_SNN_CPU_STREAMS`` if set, else the number of
-            cores this process may use (at most :data:`MAX_DEFAULT_CPU_STREAMS`).
+            cores this process may use (at most ``MAX_DEFAULT_CPU_STREAMS``).
 
     Returns:
         The number in effect before the call.
@@ -156,7 +156,7 @@ def on_worker(fn, *args):
     stream and device and the caller's CPU streams, so the caller evaluates it as
     usual; the caller waits, so graph building stays sequential. Only for graphs
     that no transformation will look inside (see
-    :mod:`mlx_snn.functional._untraced`).
+    ``functional/_untraced.py``).
     """
     if threading.current_thread().name == _WORKER_NAME:
         return fn(*args)  # already on the graph-building thread
@@ -210,7 +210,7 @@ def split_count(lanes: int, lane_elements: int) -> int:
 
     1 unless the default device is the CPU and :func:`cpu_streams` allows more;
     never more parts than lanes, and every part keeps at least
-    :data:`MIN_PART_ELEMENTS` elements per step.
+    ``MIN_PART_ELEMENTS`` elements per step.
     """
     n = cpu_streams()
     if n <= 1 or lanes <= 1 or mx.default_device() != mx.cpu:

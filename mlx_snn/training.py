@@ -30,7 +30,7 @@ chunk: chunked training of the paper networks is *not* the same function in
 training mode (it is in eval mode), and the running statistics are updated once
 per chunk.
 
-**Three ways to train over ``T`` steps** (:mod:`bench.memory` measures them):
+**Three ways to train over ``T`` steps** (``bench/memory.py`` measures them):
 
 - plain BPTT: ``net(x, None)`` (or :func:`run_chunked` without ``checkpoint``)
   under ``nn.value_and_grad``; memory grows with ``T`` (every neuron saves its
@@ -448,8 +448,9 @@ def tbptt(
         :class:`TBPTTResult` ``(loss, grads, state, outputs)``.
 
     Raises:
-        ValueError / TypeError: as :func:`run_chunked`; a non-callable ``loss_fn``;
-            a ``loss_fn`` that does not return a scalar array.
+        ValueError: as :func:`run_chunked`; a ``loss_fn`` that does not return a scalar
+            array.
+        TypeError: as :func:`run_chunked`; a non-callable ``loss_fn``.
     """
     if not callable(loss_fn):
         raise TypeError(f"loss_fn must be callable; got {type(loss_fn).__name__}")

@@ -159,7 +159,7 @@ def lif_step(
 @functools.cache
 def _loop_fn(reset, timing, surrogate, detach, need_beta, need_thr):
     """The step loop with its hand-written backward (a custom function whose graphs
-    are fused under ``mx.grad``, :mod:`~mlx_snn.functional._untraced`), computing in
+    are fused under ``mx.grad``, ``functional/_untraced.py``), computing in
     :func:`~mlx_snn._precision.carry_dtype`; returns ``(spikes, mem)`` in the input's
     dtype and ``state`` in the carry dtype."""
     cfg = (reset, surrogate, detach, need_beta, need_thr)

@@ -17,7 +17,7 @@ and the parameter gradients are reduced over time and batch to the parameter's
 shape.
 
 The loop algorithm solves the recurrence like its forward pass
-(:mod:`~mlx_snn.functional.lif_forward`): :func:`~mlx_snn.functional._loops.steps_per_call`
+(:mod:`~mlx_snn.functional.lif_forward`): ``_loops.steps_per_call``
 reverse steps per compiled call, each computing the surrogate derivative and the
 reset slope from the saved membrane in registers (the spikes are not read: they
 are ``h >= θ``), the lanes split across CPU streams, the input gradient stacked

@@ -6,15 +6,15 @@ surrogate: the backward pass is written by hand in
 is :func:`mlx_snn.functional.lif_sequence`.
 
 How the loop runs. Each compiled call runs one step, or a block of
-:data:`~mlx_snn.functional._loops.BLOCK` steps for narrow inputs
-(:func:`~mlx_snn.functional._loops.steps_per_call`): MLX fuses a call into one
+``BLOCK`` (``functional/_loops.py``) steps for narrow inputs
+(``_loops.steps_per_call``): MLX fuses a call into one
 C++ loop over the elements, with the state in a register. The lanes (batch
 rows, else features) are split into parts that run on their own CPU streams,
 i.e. on different cores (:mod:`mlx_snn._runtime`, ``set_cpu_streams``); every
 part computes exactly what one stream would, so results do not depend on the
 split. Under ``mx.grad`` the graph is built on the library's graph-building
 thread, where MLX still fuses the compiled calls
-(:mod:`~mlx_snn.functional._untraced`; on the calling thread a differentiated
+(``functional/_untraced.py``; on the calling thread a differentiated
 compiled function runs op by op). The per-step outputs are stacked into
 ``[T, B, ...]`` once at the end.
 

@@ -71,8 +71,8 @@ def _is_const(a, b):
 def _loop(a, b):
     """Sequential scan from zero over axis 0; ``a`` is ``[T, ...]`` or constant.
 
-    :func:`~mlx_snn.functional._loops.steps_per_call` steps per compiled call, the lanes
-    split across CPU streams (:mod:`~mlx_snn.functional._loops`), one stack at the end.
+    ``_loops.steps_per_call`` steps per compiled call, the lanes
+    split across CPU streams (``functional/_loops.py``), one stack at the end.
     """
     T = b.shape[0]
     per_step = not _is_const(a, b)
@@ -253,7 +253,7 @@ def _scan_fn(method):
     """The scan from ``h0`` with its reverse-scan backward, computing in
     :func:`~mlx_snn._precision.carry_dtype` (``a`` and ``h0`` come in it);
     the result in ``b``'s dtype. Fused under ``mx.grad`` too
-    (:mod:`~mlx_snn.functional._untraced`)."""
+    (``functional/_untraced.py``)."""
     scan = untraced_function(
         functools.partial(_scan_forward, method),
         functools.partial(_scan_backward, method),
