@@ -24,7 +24,7 @@ import mlx.nn as nn
 import numpy as np
 
 from ._checks import check_broadcastable_to_features, check_float_array, check_sequence
-from ._tracing import reads_deferred
+from ._tracing import host_values
 
 __all__ = [
     "DECAY",
@@ -81,12 +81,8 @@ def array_values_ok(x: mx.array, interval: Interval) -> bool | None:
     """Whether every value of ``x`` lies in ``interval``; ``None`` when ``x`` cannot be
     read back (traced by ``mx.compile`` or ``mx.vmap``, or inside
     :func:`mlx_snn._tracing.deferred_reads`)."""
-    if reads_deferred():
-        return None
-    try:
-        return bool(mx.all(interval.test(x)).item())
-    except ValueError:  # "[eval] Attempting to eval an array during function transformations"
-        return None
+    values = host_values(mx.all(interval.test(x)))
+    return None if values is None else bool(values[0])
 
 
 def check_array_values(name: str, x: mx.array, interval: Interval) -> None:

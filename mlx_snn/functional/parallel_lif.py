@@ -64,7 +64,7 @@ import numpy as np
 
 from .. import surrogate as _surrogate
 from .._checks import check_choice
-from .._precision import carry_dtype, to_carry, to_dtype
+from .._precision import carry_dtype
 from .._tracing import reads_deferred
 from .lif_backward import backward_delayed as _backward_delayed
 from .lif_backward import backward_immediate as _backward_immediate
@@ -210,12 +210,11 @@ def _detached(*arrays):
 
 
 def _forward(reset, timing, chunk, x, v0, beta, threshold):
-    dtype = x.dtype
+    """Inputs in their carry dtype (:func:`run_parallel` casts them)."""
     fresh = _detached(x, v0, beta, threshold)
     if fresh is None:  # mx.compile: no host checks, so run the (exact) step loop
         return _loop_forward(reset, timing, x, v0, beta, threshold)
-    # the rounds, scans and threshold tests run in float32 for half-precision inputs
-    x, v0, beta, threshold = (to_dtype(a, carry_dtype(dtype)) for a in fresh)
+    x, v0, beta, threshold = fresh
     T, shape = x.shape[0], x.shape[1:]
     M = v0.size
     xf = x.reshape(T, M)
@@ -229,11 +228,7 @@ def _forward(reset, timing, chunk, x, v0, beta, threshold):
         s = _speculate(xf, m0, b, thr, reset, timing, chunk)
         s, h = _settle(s, xf, m0, b, thr, reset, timing, chunk)
     state = _exit_state(h[T - 1], s[T - 1], thr, reset, timing)
-    return (
-        to_dtype(s.reshape(x.shape), dtype),
-        to_dtype(h.reshape(x.shape), dtype),
-        to_dtype(state.reshape(shape), carry_dtype(dtype)),
-    )
+    return s.reshape(x.shape), h.reshape(x.shape), state.reshape(shape)
 
 
 def _speculate(x, m, beta, thr, reset, timing, chunk):
@@ -386,13 +381,7 @@ def _parallel_fn(reset, timing, surrogate, detach, need_beta, need_thr, chunk):
 
     @lif.vjp
     def lif_vjp(primals, cotangents, outputs):
-        # in float32 for half-precision inputs; each gradient in its primal's dtype
-        grads = backward(
-            cfg,
-            *(tuple(map(to_carry, group)) for group in (primals, cotangents, outputs)),
-            solve=_scan_recurrence,
-        )
-        return tuple(to_dtype(g, p.dtype) for g, p in zip(grads, primals, strict=True))
+        return backward(cfg, primals, cotangents, outputs, solve=_scan_recurrence)
 
     return lif
 
