@@ -23,27 +23,38 @@ from collections.abc import Iterator
 
 import mlx.core as mx
 
-__all__ = ["deferred_reads", "host_values", "reads_deferred"]
+__all__ = ["deferred_evaluable", "deferred_reads", "host_values", "reads_deferred"]
 
 _TRACING_ERROR = "during function transformations"
 _deferred = threading.local()
 
 
 @contextlib.contextmanager
-def deferred_reads() -> Iterator[None]:
+def deferred_reads(evaluable: bool = False) -> Iterator[None]:
     """Inside: no host reads of array values on this thread (:func:`host_values` returns
-    ``None`` and the checks that use it are skipped, as under ``mx.compile``)."""
-    before = reads_deferred()
-    _deferred.on = True
+    ``None`` and the checks that use it are skipped, as under ``mx.compile``).
+
+    ``evaluable=True`` says that the caller has checked that its arrays could be
+    evaluated (no ``mx.compile`` or ``mx.vmap`` is tracing them: see
+    :func:`deferred_evaluable`); they only must not be evaluated yet."""
+    before = reads_deferred(), deferred_evaluable()
+    _deferred.on, _deferred.evaluable = True, evaluable
     try:
         yield
     finally:
-        _deferred.on = before
+        _deferred.on, _deferred.evaluable = before
 
 
 def reads_deferred() -> bool:
     """Whether this thread is inside :func:`deferred_reads`."""
     return getattr(_deferred, "on", False)
+
+
+def deferred_evaluable() -> bool:
+    """Whether this thread is inside ``deferred_reads(evaluable=True)``: code that would
+    read a value only to learn whether arrays are traced by ``mx.compile`` or ``mx.vmap``
+    (the choice of the LIF loop's fused graphs) can take "not traced" without the read."""
+    return reads_deferred() and getattr(_deferred, "evaluable", False)
 
 
 def host_values(*arrays: mx.array) -> tuple[bool | int | float, ...] | None:

@@ -62,7 +62,7 @@ import mlx.nn as nn
 from mlx.utils import tree_flatten, tree_unflatten
 
 from ._checks import check_bool, check_float_array, check_int
-from ._tracing import deferred_reads
+from ._tracing import deferred_reads, host_values
 from .models._common import run_neuron
 from .nn.tac import TAC, TACTP
 from .nn.temporal import MLX_RECURRENT, TemporalModule, find_temporal
@@ -221,12 +221,14 @@ def _tree_map(fn, tree):
 # ----------------------------------------------------------------------------
 
 
-def _checkpointed(net: StatefulNet, module: nn.Module, params, state_tree, x_chunk: mx.array):
+def _checkpointed(
+    net: StatefulNet, module: nn.Module, params, state_tree, x_chunk: mx.array, evaluable: bool
+):
     """``net(x_chunk, state)`` as one ``mx.custom_function`` that saves its inputs and
     outputs only and recomputes the rest in the backward pass; returns
     ``(y, state, params)``.
 
-    Three things make MLX evaluate the backward chunk by chunk, from the last one
+    Four things make MLX evaluate the backward chunk by chunk, from the last one
     back, holding one chunk at a time (``mx.checkpoint`` alone recomputes every chunk
     first, which keeps them all):
 
@@ -238,7 +240,9 @@ def _checkpointed(net: StatefulNet, module: nn.Module, params, state_tree, x_chu
     - the chunk runs with host reads deferred (:func:`mlx_snn._tracing.deferred_reads`):
       a value check, or the probe that picks the LIF loop's fused graphs, evaluating a
       traced array during the recomputation would keep every chunk's activations alive
-      at once (the chunk then runs op-by-op graphs, and its value checks are skipped).
+      at once (its value checks are skipped). ``evaluable`` (the caller read a value of
+      the input, so no ``mx.compile`` or ``mx.vmap`` is tracing) lets the LIF loop
+      still build its fused graphs there; otherwise the chunk runs op-by-op graphs.
 
     The module's other arrays that the chunk updates (BatchNorm's running statistics)
     are outputs too, so that they are computed with the chunk: MLX's BatchNorm
@@ -252,7 +256,7 @@ def _checkpointed(net: StatefulNet, module: nn.Module, params, state_tree, x_chu
 
     def run(p, x, state_leaves):
         module.update(p)
-        with deferred_reads():  # build the chunk's graph without evaluating (module docstring)
+        with deferred_reads(evaluable):  # build the graph without evaluating (docstring)
             y, new_state = net(x, rebuild(state_leaves))
         new_leaves, out_structure["rebuild"] = _flatten(new_state)
         return y, new_leaves
@@ -295,6 +299,15 @@ def _checkpointed(net: StatefulNet, module: nn.Module, params, state_tree, x_chu
 # ----------------------------------------------------------------------------
 # Running and training in chunks
 # ----------------------------------------------------------------------------
+
+
+def _evaluable(*trees) -> bool:
+    """Whether the arrays of ``trees`` (input, parameters, state: never an activation)
+    can be evaluated, i.e. no ``mx.compile`` or ``mx.vmap`` traces any of them: one
+    host read of one element of each."""
+    leaves = [a for tree in trees for a in _flatten(tree)[0] if isinstance(a, mx.array)]
+    probes = [a[(0,) * a.ndim] for a in leaves if a.size]
+    return bool(probes) and host_values(*probes) is not None
 
 
 def _check_chunked_args(net, x, chunk, module) -> tuple[int, int]:
@@ -372,11 +385,12 @@ def run_chunked(
     if checkpoint:
         module = _module_of(net, module, "checkpoint=True")
         first = params = module.trainable_parameters()
+        evaluable = _evaluable(x, module.parameters(), state)
     ys = []
     for start in range(0, T, chunk):
         x_chunk = x[start : start + chunk]
         if checkpoint:
-            y, state, params = _checkpointed(net, module, params, state, x_chunk)
+            y, state, params = _checkpointed(net, module, params, state, x_chunk, evaluable)
         else:
             y, state = net(x_chunk, state)
         ys.append(y)

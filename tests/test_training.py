@@ -198,6 +198,51 @@ def test_checkpointed_gradients_equal_the_plain_ones(T):
         assert_close(ckpt[k], expected, RTOL_CHUNKS, f"checkpointed {k}")
 
 
+def test_checkpoint_recomputes_with_the_fused_loop_and_stays_exact_under_compile(monkeypatch):
+    # the recomputation builds the LIF loop's fused graphs (on the graph-building
+    # thread) without reading values; under mx.compile it falls back to op-by-op graphs
+    from mlx_snn.functional import _untraced
+
+    calls = []
+
+    def counting(fn, *args):
+        calls.append(fn)
+        return _runtime_on_worker(fn, *args)
+
+    _runtime_on_worker = _untraced.on_worker
+    monkeypatch.setattr(_untraced, "on_worker", counting)
+    net = mlp(sizes=(12, 24, 5))
+    x = spikes_in(96, 3, 12)
+    labels = mx.array([0, 3, 4])
+
+    def loss(checkpoint):
+        def f():
+            y, _ = run_chunked(net, x, 32, checkpoint=checkpoint)
+            return snn.loss.ce_count(y, labels)
+
+        return f
+
+    plain = grads_of(net, loss(False))
+    calls.clear()
+    ckpt = grads_of(net, loss(True))
+    assert calls, "the checkpointed recomputation did not use the fused loop"
+
+    params = net.trainable_parameters()
+
+    def compiled_loss(p):
+        net.update(p)
+        return loss(True)()
+
+    calls.clear()
+    compiled = dict(tree_flatten(mx.compile(mx.grad(compiled_loss))(params)))
+    net.update(params)
+    assert not calls, "mx.compile tracing must not take the fused (evaluating) path"
+    for k, v in plain.items():
+        expected = np.array(v, dtype=np.float64)
+        assert_close(ckpt[k], expected, RTOL_CHUNKS, f"checkpointed {k}")
+        assert_close(compiled[k], expected, RTOL_CHUNKS, f"compiled {k}")
+
+
 def test_checkpoint_restores_batchnorm_statistics_and_matches_chunked_training():
     mx.random.seed(2)
     model = snn.models.mnist_convnet()

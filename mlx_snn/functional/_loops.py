@@ -20,7 +20,7 @@ import mlx.core as mx
 
 from .._runtime import lane_streams, split_count
 
-__all__ = ["BLOCK", "Lanes", "steps_per_call"]
+__all__ = ["BLOCK", "Lanes", "at", "steps_per_call"]
 
 # Time steps per compiled call. MLX fuses a call's elementwise ops into one C++
 # loop, and g++ vectorises that loop only with a single output, few pointers and
@@ -32,6 +32,13 @@ __all__ = ["BLOCK", "Lanes", "steps_per_call"]
 BLOCK = 8
 WIDE_PART = 1 << 15
 WIDE_PART_BACKWARD = 1 << 11
+
+
+def at(a: mx.array, j: int) -> mx.array:
+    """``a[j]`` as a slice and a reshape, for use inside a compiled block: MLX's fused
+    CPU kernel reads that input about 1.4x faster than the integer index's result
+    (T=25, B=128, N=4096 float32 steps, one stream: 13 ms vs 19 ms)."""
+    return a[j : j + 1].reshape(a.shape[1:])
 
 
 def steps_per_call(part_elements: int, backward: bool = False) -> int:

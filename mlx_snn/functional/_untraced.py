@@ -18,8 +18,9 @@ Which path a call takes:
   evaluated, :func:`mlx_snn._tracing.host_values`): the functions are traced op by
   op on the calling thread, as any MLX code is (``mx.compile`` then fuses them
   itself, and ``mx.vmap`` sees only ops it can vectorise);
-- otherwise (``mx.grad``, ``mx.vjp``, ...; the inputs are evaluated at this call):
-  the fused graphs, built on the graph-building thread.
+- otherwise (``mx.grad``, ``mx.vjp``, ...; the inputs are evaluated at this call,
+  or inside ``_tracing.deferred_reads(evaluable=True)``, where the caller vouches
+  that they could be): the fused graphs, built on the graph-building thread.
 
 A fused kernel cannot itself be differentiated or vectorised, so ``mx.jvp`` of the
 forward pass, and ``mx.vmap``, ``mx.jvp`` and ``mx.vjp`` of the backward pass
@@ -33,7 +34,7 @@ from collections.abc import Callable
 import mlx.core as mx
 
 from .._runtime import on_worker
-from .._tracing import host_values
+from .._tracing import deferred_evaluable, host_values
 
 __all__ = ["any_tracer", "untraced_function"]
 
@@ -116,6 +117,8 @@ def untraced_function(
     def call(*primals):
         if not any_tracer(primals):
             return forward(*primals)
+        if deferred_evaluable():  # a checkpointed chunk: evaluable, but not to be read now
+            return fast(*primals)
         probes = [p[(0,) * p.ndim] for p in primals if p.size]
         traced = not probes or host_values(*probes) is None
         return (plain if traced else fast)(*primals)

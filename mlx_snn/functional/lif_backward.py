@@ -33,7 +33,7 @@ import functools
 
 import mlx.core as mx
 
-from ._loops import Lanes, steps_per_call
+from ._loops import Lanes, at, steps_per_call
 from .lif_forward import fire, reset_membrane
 from .scan import sum_to_shape
 
@@ -72,10 +72,10 @@ def _reverse_block(reset, timing, surrogate, detach, n, last):
         qs = [None] * n
         q = after
         for j in range(n - 1, -1, -1):
-            h_t = h[j]
+            h_t = at(h, j)
             c = after if last and j == n - 1 else _carry(reset, timing, q, h_t, beta, thr)
             sg = surrogate.derivative(h_t - thr)
-            a = g_s[j].astype(c.dtype) * sg + g_h[j].astype(c.dtype)
+            a = at(g_s, j).astype(c.dtype) * sg + at(g_h, j).astype(c.dtype)
             if timing == "immediate":
                 s = fire(h_t, thr, timing) if reset == "zero" else None
                 d = _reset_slope(reset, detach, h_t, s, thr, sg)

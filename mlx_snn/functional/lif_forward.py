@@ -55,7 +55,7 @@ import functools
 
 import mlx.core as mx
 
-from ._loops import Lanes, steps_per_call
+from ._loops import Lanes, at, steps_per_call
 
 __all__ = [
     "RESETS",
@@ -105,7 +105,7 @@ def _forward_block(reset: str, timing: str, n: int, out_dtype: mx.Dtype | None):
     def block(xb, v, beta, threshold):
         spikes, mems = [], []
         for j in range(n):
-            x_t = xb[j].astype(v.dtype)
+            x_t = at(xb, j).astype(v.dtype)
             if timing == "immediate":
                 h = beta * v + x_t
                 s = fire(h, threshold, timing)
@@ -134,6 +134,39 @@ def _spikes(timing: str, dtype: mx.Dtype):
     return mx.compile(spikes)
 
 
+@functools.cache
+def _membrane_block(reset: str, n: int, first: bool):
+    """Compiled ``n`` immediate-timing steps that write only the membrane:
+    ``(x [n, ...], h, beta, threshold)`` -> ``(h_0, ..., h_{n-1})``.
+
+    The carry is the previous step's membrane before reset, whose reset is
+    applied at the start of the next step (the same ops as the state update, so
+    the same numbers): one output per step, a loop that g++ vectorises. With
+    ``first`` the carry entering the block is the state ``v_{-1}`` itself."""
+
+    def block(xb, h, beta, threshold):
+        mems = []
+        for j in range(n):
+            v = (
+                h
+                if first and j == 0
+                else reset_membrane(h, fire(h, threshold, "immediate"), threshold, reset)
+            )
+            h = beta * v + at(xb, j).astype(v.dtype)
+            mems.append(h)
+        return tuple(mems)
+
+    return mx.compile(block)
+
+
+@functools.cache
+def _after_reset(reset: str):
+    """Compiled ``(h, threshold)`` -> the state after the immediate reset of ``h``."""
+    return mx.compile(
+        lambda h, threshold: reset_membrane(h, fire(h, threshold, "immediate"), threshold, reset)
+    )
+
+
 def loop_forward(reset, timing, x, v0, beta, threshold, membrane_first=False):
     """``(spikes [T, ...], mem [T, ...], state)`` by the compiled step loop.
 
@@ -155,9 +188,13 @@ def loop_forward(reset, timing, x, v0, beta, threshold, membrane_first=False):
     spikes, mems = [], []
     k = 0 if membrane_first else 1  # spike outputs per step
     steps = steps_per_call(lanes.part_elements)
+    carry_h = membrane_first and timing == "immediate"
     for t0 in range(0, T, steps):
         n = min(steps, T - t0)
-        block = _forward_block(reset, timing, n, None if membrane_first else x.dtype)
+        if carry_h:
+            block = _membrane_block(reset, n, t0 == 0)
+        else:
+            block = _forward_block(reset, timing, n, None if membrane_first else x.dtype)
         outs = []
         for j, part in enumerate(lanes.parts):
             with mx.stream(part.stream):
@@ -166,6 +203,10 @@ def loop_forward(reset, timing, x, v0, beta, threshold, membrane_first=False):
             outs.append(out)
         spikes += [[out[i] for out in outs] for i in range(k * n)]
         mems += [[out[k * n + i] for out in outs] for i in range(n)]
+    if carry_h:
+        for j, part in enumerate(lanes.parts):
+            with mx.stream(part.stream):
+                v[j] = _after_reset(reset)(v[j], thresholds[j])
     first, last = lanes.parts[0].stream, lanes.parts[-1].stream
     mem = lanes.join_sequence(mems, last)
     if membrane_first:

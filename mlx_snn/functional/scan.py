@@ -41,7 +41,7 @@ from .. import backends, kernels
 from .._checks import check_bool, check_choice, check_float_array
 from .._precision import carry_dtype
 from ..kernels import registry as _kernel_registry
-from ._loops import Lanes, steps_per_call
+from ._loops import Lanes, at, steps_per_call
 from ._untraced import untraced_function
 
 __all__ = ["METHODS", "linear_scan"]
@@ -57,7 +57,7 @@ def _scan_block(n: int, per_step: bool):
     def block(a, h, b):
         outs = []
         for j in range(n):
-            h = (a[j] if per_step else a) * h + b[j]
+            h = (at(a, j) if per_step else a) * h + at(b, j)
             outs.append(h)
         return tuple(outs)
 
