@@ -179,7 +179,9 @@ def loop_forward(reset, timing, x, v0, beta, threshold, membrane_first=False):
     and each is stacked by its own lazy op (two streams): the membrane reaches a
     ``[T, ...]`` array only if something evaluates it. With ``membrane_first``
     (for a backward pass, which reads the membrane anyway) the steps write only
-    the membrane and the spikes are one pass over it: faster steps, one stack.
+    the membrane (immediate timing: the carry is the membrane before reset, reset
+    at the start of the next step, :func:`_membrane_block`) and the spikes are one
+    pass over it: one output per step, one stack.
     """
     T = x.shape[0]
     lanes = Lanes(x.shape[1:])
