@@ -12,7 +12,8 @@ the settings see the same machine load, it times:
 - ``fwd+bwd``: forward and backward of ``loss = sum(spikes * w)`` w.r.t. ``x``,
 - ``fwd+bwd, sum``: the same with ``loss = sum(spikes)``,
 
-and the bandwidth of the machine: ``x + 1`` on a ``[T, B, N]`` float32 array
+the fused step variants of :func:`step_variants` (one stream), and the
+bandwidth of the machine: ``x + 1`` on a ``[T, B, N]`` float32 array
 (4 bytes read and 4 written per element) on one stream and split across two.
 The effective bandwidth of a LIF pass is its bytes per element (the budget in
 ``mlx_snn/functional/lif_forward.py``) times the elements over its time. Prints a
@@ -40,7 +41,7 @@ from mlx_snn.functional import _loops, lif_sequence
 SHAPES = [(25, 128, 4096), (256, 16, 1024)]
 QUICK_SHAPES = [(25, 16, 4096), (256, 4, 1024)]
 # bytes per element of x moved by each pass (float32, subtract reset; see lif_forward)
-BUDGET = {"fwd": 28, "bwd": 24}
+BUDGET = {"fwd": 36, "bwd": 28}
 
 
 def _interleaved(fns: dict, reps: int, warmup: int = 2) -> dict:
@@ -122,6 +123,56 @@ def lif_cases(T, B, N, settings, reps: int) -> dict:
     return _interleaved(fns, reps)
 
 
+def step_variants(T, B, N, reps: int) -> dict:
+    """One stream, ``T`` fused step calls of the immediate subtract-reset update, three
+    choices the loop makes (``mlx_snn/functional/lif_forward.py``, ``_loops.at``):
+
+    - ``index``: the step's input read as ``x[t]`` inside the compiled call, vs
+      ``slice``: as ``x[t:t+1].reshape(...)`` (``_loops.at``);
+    - ``two outputs``: a step that writes the membrane and the state (the loop
+      before 2026-12-05), vs ``one output``: the membrane only, its reset applied at
+      the start of the next step (``_membrane_block``);
+    - ``select``: the reset written as ``where(h >= θ, h - θ, h)``, vs the cast of the
+      comparison (``h - θ (h >= θ)``) that the loop uses.
+    """
+    x = (mx.random.normal((T, B, N)) * 0.5 + 0.3).astype(mx.float32)
+    beta, thr = mx.array(0.9), mx.array(1.0)
+    mx.eval(x)
+
+    def first(xb):
+        return xb[0:1].reshape(xb.shape[1:])
+
+    def reset(h, th):
+        return h - th * (h >= th).astype(h.dtype)
+
+    two = mx.compile(lambda xb, v, b, th: (lambda h: (h, reset(h, th)))(b * v + first(xb)))
+    one_index = mx.compile(lambda xb, h, b, th: b * reset(h, th) + xb[0])
+    one = mx.compile(lambda xb, h, b, th: b * reset(h, th) + first(xb))
+    one_select = mx.compile(lambda xb, h, b, th: b * mx.where(h >= th, h - th, h) + first(xb))
+
+    def loop(step, n_out):
+        def run():
+            carry, outs = mx.zeros((B, N)), []
+            for t in range(T):
+                out = step(x[t : t + 1], carry, beta, thr)
+                carry = out[-1] if n_out == 2 else out
+                outs.append(out[0] if n_out == 2 else out)
+            mx.eval(outs, carry)
+
+        return run
+
+    with mx.stream(mx.default_stream(mx.cpu)):
+        return _interleaved(
+            {
+                "one output, slice": loop(one, 1),
+                "one output, index": loop(one_index, 1),
+                "two outputs, slice": loop(two, 2),
+                "one output, select": loop(one_select, 1),
+            },
+            reps,
+        )
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true")
@@ -138,9 +189,10 @@ def main(argv=None) -> int:
     for T, B, N in shapes:
         bw = bandwidth((T, B, N), reps)
         cases = lif_cases(T, B, N, settings, reps)
+        variants = step_variants(T, B, N, reps)
         elems = T * B * N
         key = f"T={T}, B={B}, N={N}"
-        result["shapes"][key] = {"bandwidth_GBps": bw, "cases": cases}
+        result["shapes"][key] = {"bandwidth_GBps": bw, "cases": cases, "step_variants": variants}
         print(f"{key}  ({elems / 1e6:.1f} M elements)")
         print(f"  x + 1: {bw['1 stream']:.1f} GB/s one stream, {bw['2 streams']:.1f} GB/s two")
         for name, r in cases.items():
@@ -149,6 +201,10 @@ def main(argv=None) -> int:
             gbps = BUDGET["fwd"] * elems / med / 1e9 if kind == "fwd" else None
             extra = f"  ({gbps:.1f} GB/s at {BUDGET['fwd']} B/elem)" if gbps else ""
             print(f"  {name:38s} median {med * 1e3:8.2f} ms  min {r['min_s'] * 1e3:8.2f} ms{extra}")
+        base = variants["one output, slice"]["median_s"]
+        for name, r in variants.items():
+            med = r["median_s"]
+            print(f"  steps only, {name:26s} median {med * 1e3:8.2f} ms  ({med / base:.2f}x)")
     snn.set_cpu_streams(default_streams)
     _set_steps("auto")
     result["load_after"] = os.getloadavg()[0]

@@ -5,8 +5,8 @@ T in {16, 64, 256, 1024, 4096} with B=16, N=1024 (--quick: T up to 1024, B=4, N=
 Columns: our step loop (snn.LIF), snn.ParallelLIF (parallel scans), the plain MLX
 loop differentiated w.r.t. a list of per-step inputs, mlx-snn 0.5.0, snnTorch,
 SpikingJelly; each in its own process, timed in interleaved rounds
-(bench/isolated.py). A cell whose steps, extrapolated linearly in T from the
-previous T, would exceed the per-cell budget is skipped and says so.
+(bench/isolated.py). A cell whose steps, extrapolated in T from the
+previous two T (bench/runner.py Scaling), would exceed the per-cell budget is skipped and says so.
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ unavailable, which becomes a ``skipped`` cell.
 from __future__ import annotations
 
 import gc
+import math
 import time
 import traceback
 from collections.abc import Callable
@@ -128,14 +129,19 @@ def _error(workload, row, col, exc, params) -> dict:
 
 
 class Scaling:
-    """Linear-in-size time and memory estimates from the last timed cell of each column."""
+    """Time and memory estimates from the last timed cells of each column: time grows
+    as the power of size measured between the last two sizes (at least linear, at
+    most cubic; linear from one size), memory linearly."""
 
     def __init__(self):
         self.last: dict[str, tuple[float, float, int | None]] = {}
+        self.before: dict[str, tuple[float, float]] = {}
 
     def add(self, size: float, records: list[dict]) -> None:
         for r in records:
             if "min_s" in r:
+                if r["col"] in self.last:
+                    self.before[r["col"]] = self.last[r["col"]][:2]
                 self.last[r["col"]] = (size, r["min_s"], r.get("peak_bytes"))
 
     def estimates(self, size: float) -> dict:
@@ -143,7 +149,7 @@ class Scaling:
         mem = {c: p * size / s for c, (s, _, p) in self.last.items() if p and s > 0}
         times = {c: (s, t) for c, (s, t, _) in self.last.items()}
         return {
-            "estimates": extrapolate(times, size),
+            "estimates": extrapolate(times, size, self.before),
             "mem_estimates": mem,
             "mem_budget_bytes": free_memory_budget(),
         }
@@ -160,6 +166,23 @@ def free_memory_budget(fraction: float = 0.5) -> float | None:
     return None
 
 
-def extrapolate(last: dict[str, tuple[float, float]], size: float) -> dict[str, float]:
-    """Column -> seconds at ``size``, linear in size from ``last[col] = (size, seconds)``."""
-    return {col: sec * size / prev for col, (prev, sec) in last.items() if prev > 0}
+def extrapolate(
+    last: dict[str, tuple[float, float]],
+    size: float,
+    before: dict[str, tuple[float, float]] | None = None,
+) -> dict[str, float]:
+    """Column -> seconds at ``size`` from ``last[col] = (size, seconds)``: linear in size,
+    or, where ``before[col]`` holds an earlier ``(size, seconds)``, with the exponent
+    measured between the two (clamped to ``[1, 3]``: a peer whose step grows faster
+    than linearly in T, e.g. quadratically, is then skipped before it runs for hours)."""
+    out = {}
+    for col, (prev, sec) in last.items():
+        if prev <= 0:
+            continue
+        power = 1.0
+        if before and col in before:
+            s0, t0 = before[col]
+            if 0 < s0 < prev and t0 > 0 and sec > 0:
+                power = min(3.0, max(1.0, math.log(sec / t0) / math.log(prev / s0)))
+        out[col] = sec * (size / prev) ** power
+    return out

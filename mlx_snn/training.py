@@ -36,9 +36,10 @@ per chunk.
   under ``nn.value_and_grad``; memory grows with ``T`` (every neuron saves its
   ``[T, B, ...]`` membrane, every layer its input);
 - checkpointed BPTT, :func:`run_chunked` with ``checkpoint=True``: the same
-  gradients (to fp32 rounding); each chunk keeps only its boundary state and
-  recomputes its inside during the backward pass, so memory holds one chunk's
-  activations plus a state per chunk, for one more forward pass of compute;
+  gradients (to fp32 rounding); each chunk but the last keeps only its boundary
+  state and recomputes its inside during the backward pass, so memory holds one
+  chunk's activations plus a state per chunk, for one more forward pass of
+  ``T - chunk`` steps;
 - truncated BPTT, :func:`tbptt`: each chunk is a separate backward pass from the
   exact carried state, with the gradient stopped at chunk edges; the gradients of
   all chunks are summed. Memory holds one chunk; the gradient ignores dependencies
@@ -363,11 +364,14 @@ def run_chunked(
             means ``T`` (one call). Must be a multiple of :func:`time_granularity` of
             the network when it has TAC layers.
         state: initial state (``None``: zeros).
-        checkpoint: recompute each chunk in the backward pass instead of keeping its
-            activations: gradients equal the plain path's to fp32 rounding, memory
-            drops to one chunk's activations plus one state per chunk, for one more
-            forward pass of compute. The recomputation restores the module's
-            parameters and buffers (BatchNorm statistics) afterwards.
+        checkpoint: recompute each chunk but the last in the backward pass instead
+            of keeping its activations: gradients equal the plain path's to fp32
+            rounding, memory drops to one chunk's activations plus one state per
+            chunk, for one more forward pass of every chunk but the last (whose
+            activations the backward pass needs first, as in PyTorch's
+            ``checkpoint_sequential``; with one chunk nothing is recomputed). The
+            recomputation restores the module's parameters and buffers (BatchNorm
+            statistics) afterwards.
         module: the ``nn.Module`` whose trainable parameters ``net`` uses (needed
             with ``checkpoint=True``; default ``net`` itself when it is a module).
 
@@ -387,10 +391,15 @@ def run_chunked(
         first = params = module.trainable_parameters()
         evaluable = _evaluable(x, module.parameters(), state)
     ys = []
-    for start in range(0, T, chunk):
+    starts = range(0, T, chunk)
+    for start in starts:
         x_chunk = x[start : start + chunk]
-        if checkpoint:
+        if checkpoint and start != starts[-1]:
             y, state, params = _checkpointed(net, module, params, state, x_chunk, evaluable)
+        elif checkpoint:  # the last chunk keeps its activations: its backward runs first
+            module.update(params)
+            with deferred_reads(evaluable):  # a read would evaluate (and keep) every chunk
+                y, state = net(x_chunk, state)
         else:
             y, state = net(x_chunk, state)
         ys.append(y)

@@ -188,6 +188,19 @@ def test_run_row_budget_skips_from_estimate():
     assert runner.extrapolate({"a": (16, 1.0)}, 64) == {"a": 4.0}
 
 
+def test_time_estimates_follow_the_growth_measured_between_the_last_two_sizes():
+    # a quadratic peer (snnTorch's step at long T) must be estimated quadratically
+    scaling = runner.Scaling()
+    for size, quad, lin, sub in ((256, 1.0, 1.0, 1.0), (1024, 16.0, 4.0, 2.0)):
+        scaling.add(
+            size, [{"col": c, "min_s": t} for c, t in (("q", quad), ("l", lin), ("s", sub))]
+        )
+    est = scaling.estimates(4096)["estimates"]
+    assert est["q"] == pytest.approx(256.0)
+    assert est["l"] == pytest.approx(16.0)
+    assert est["s"] == pytest.approx(8.0)  # never below linear
+
+
 def _bench_args(argv):
     parser = argparse.ArgumentParser()
     cli.add_bench_parser(parser.add_subparsers(dest="command"))

@@ -36,8 +36,8 @@ WIDE_PART_BACKWARD = 1 << 11
 
 def at(a: mx.array, j: int) -> mx.array:
     """``a[j]`` as a slice and a reshape, for use inside a compiled block: MLX's fused
-    CPU kernel reads that input about 1.4x faster than the integer index's result
-    (T=25, B=128, N=4096 float32 steps, one stream: 13 ms vs 19 ms)."""
+    CPU loop reads that input faster than the integer index's result (measured by
+    ``bench/lif_profile.py``, ``step_variants``: "one output, index" vs "slice")."""
     return a[j : j + 1].reshape(a.shape[1:])
 
 

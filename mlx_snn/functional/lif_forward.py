@@ -25,27 +25,33 @@ step and the parameters are float32
 input's dtype, the membrane in float32 (the backward pass reads it; the public
 function casts what it returns).
 
-Budget (float32, bytes moved per element of ``x``; ``bench/lif_profile.py``).
+Budget (float32, bytes moved per element of ``x``; ``bench/lif_profile.py``
+times each pass and the step variants below).
 
-- Forward under a gradient: the steps read ``x`` and write the membrane (8),
-  stacking the membrane reads and writes it (8), the spikes are one select pass
-  over it (8): 24 bytes; the floor is 12 (read ``x``, write spikes and the
-  membrane the backward pass needs). Without a gradient the steps write spikes
-  and membrane and only the spikes are stacked (16 bytes, floor 8: the
-  membrane reaches memory only if a caller evaluates it).
+- Forward under a gradient: each step reads ``x_t`` and the previous membrane
+  and writes the membrane (12: one output per step, the previous membrane's
+  reset applied at the start of the step, :func:`_membrane_block`), stacking the
+  membrane moves 8, the spikes are one select pass over it (8): 28 bytes; the
+  floor is 12 (read ``x``, write the spikes and the membrane the backward pass
+  needs). Without a gradient the steps read ``x`` and the state and write
+  spikes, membrane and state (20) and the spikes are stacked (8); the membrane
+  is stacked (8) only if a caller evaluates it.
 - Backward (:mod:`~mlx_snn.functional.lif_backward`): the steps read the spikes'
-  cotangent, the membrane's cotangent and the membrane and write the input
-  gradient (16), stacking it moves 8: 24 bytes, plus 4 to fill the membrane's
-  zero cotangent when the loss does not use the membrane, plus 8 to copy a
-  broadcast spike cotangent (``loss = sum(spikes)``) once; floor 12.
-- Against the machine: ``x + 1`` on a 52 MB array (8 bytes per element) ran at
-  about 23 GB/s on one stream of the 2-core test machine. At ``T=25, B=128,
-  N=4096`` (13.1 M elements) one stream took about 29 ms forward (steps 19 ms,
-  stack 4.4 ms, spikes 4.3 ms) and 29 ms backward (measured as process CPU time
-  while other jobs loaded the machine, 2026-12-05), i.e. 11 GB/s effective: the
-  steps, not memory, are the limit. MLX's fused CPU loops run scalar code here
-  (g++ does not vectorise a fused loop with several outputs or a comparison
-  cast), about 1.5 ns per element and step, so the steps scale with cores: that
+  cotangent, the membrane's cotangent, the membrane and the next step's
+  gradient and write the input gradient (20), stacking it moves 8: 28 bytes,
+  plus 4 for MLX to fill the membrane's zero cotangent when the loss does not
+  use the membrane, plus 8 to copy a broadcast spike cotangent
+  (``loss = sum(spikes)``) once; floor 12.
+- What the fused steps cost: MLX compiles a call's elementwise ops into one C++
+  loop, whose speed here depends on its shape more than on its bytes. Measured
+  by ``bench/lif_profile.py`` (``step_variants``, one stream, T=25, B=128,
+  N=4096; ``bench/results/lif_profile-cpu-vm.json``): a step with two outputs
+  (membrane and state) is slower than one with the membrane alone, an input
+  read through an integer index (``x[t]`` inside the call) slower than through
+  a slice and a reshape (``_loops.at``), and the reset written as a select
+  slower than as the cast comparison used here (while for the spike pass over
+  the stacked membrane the select is the faster form). The stacks and the spike
+  pass are single copies on one stream each; the steps scale with cores, which
   is what the split across streams buys.
 """
 
