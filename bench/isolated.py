@@ -198,9 +198,26 @@ def _guard_all(cells, references, guard, notes, status) -> None:
                 own.close()
 
 
+# Each cell warms up (after its memory step) for at least WARMUP_S seconds of steps
+# (at least ``warmup - 1`` steps, at most WARMUP_STEPS): with one warm-up step, our
+# T=16 LIF cell's first timed steps were 2-4x its later ones (thread start-up, buffer
+# cache), which moved its median by 2.5x between runs of bench/lif_scaling.py.
+WARMUP_S = 1.0
+WARMUP_STEPS = 20
+# In each round a short cell (warm-up steps under LEAD_BELOW_S) runs one untimed
+# step right before its timed one, so that the timed step follows a step of its
+# own, as in training, not the previous column's: torch's OpenMP threads spin for a
+# while after a parallel region (libgomp's default wait policy), and on 2 cores
+# that delayed the next column's thread wake-ups (our T=16 LIF cell: timed steps
+# from 2.1 to 10.8 ms right after SpikingJelly's, 2.1-3.8 ms with
+# OMP_WAIT_POLICY=passive); a pause instead made every MLX column slower (idle
+# cores wake slowly in this VM).
+LEAD_BELOW_S = 0.25
+
+
 def _time_all(cells, reps, warmup, workload, row, params, records) -> dict[str, dict]:
     """Peak memory and warm-up per cell, then ``reps`` interleaved rounds of one step."""
-    mem, times = {}, {col: [] for col in cells}
+    mem, times, lead = {}, {col: [] for col in cells}, {}
 
     def failed(col, err):
         records[col] = record(workload, row, col, status="error", note=str(err), params=params)
@@ -210,14 +227,17 @@ def _time_all(cells, reps, warmup, workload, row, params, records) -> dict[str, 
     for col, cell in list(cells.items()):
         try:
             mem[col] = cell.ask(cmd="memory")
-            if warmup > 1:
-                cell.ask(cmd="time", reps=warmup - 1)
+            spent, n = 0.0, 0
+            while n < warmup - 1 or (spent < WARMUP_S and n < WARMUP_STEPS):
+                spent += sum(cell.ask(cmd="time", reps=1)["times_s"])
+                n += 1
+            lead[col] = spent / n < LEAD_BELOW_S if n else False
         except RuntimeError as err:
             failed(col, err)
     for _ in range(reps):
         for col, cell in list(cells.items()):
             try:
-                times[col] += cell.ask(cmd="time", reps=1)["times_s"]
+                times[col] += cell.ask(cmd="time", reps=2 if lead[col] else 1)["times_s"][-1:]
             except RuntimeError as err:
                 failed(col, err)
     return {
