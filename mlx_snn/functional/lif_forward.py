@@ -30,7 +30,7 @@ times each pass and the step variants below).
 
 - Forward under a gradient: each step reads ``x_t`` and the previous membrane
   and writes the membrane (12: one output per step, the previous membrane's
-  reset applied at the start of the step, :func:`_membrane_block`), stacking the
+  reset applied at the start of the step, ``_membrane_block``), stacking the
   membrane moves 8, the spikes are one select pass over it (8): 28 bytes; the
   floor is 12 (read ``x``, write the spikes and the membrane the backward pass
   needs). Without a gradient the steps read ``x`` and the state and write
@@ -186,7 +186,7 @@ def loop_forward(reset, timing, x, v0, beta, threshold, membrane_first=False):
     ``[T, ...]`` array only if something evaluates it. With ``membrane_first``
     (for a backward pass, which reads the membrane anyway) the steps write only
     the membrane (immediate timing: the carry is the membrane before reset, reset
-    at the start of the next step, :func:`_membrane_block`) and the spikes are one
+    at the start of the next step, ``_membrane_block``) and the spikes are one
     pass over it: one output per step, one stack.
     """
     T = x.shape[0]
