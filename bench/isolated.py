@@ -231,7 +231,7 @@ def _time_all(cells, reps, warmup, workload, row, params, records) -> dict[str, 
             while n < warmup - 1 or (spent < WARMUP_S and n < WARMUP_STEPS):
                 spent += sum(cell.ask(cmd="time", reps=1)["times_s"])
                 n += 1
-            lead[col] = spent / n < LEAD_BELOW_S if n else False
+            lead[col] = spent / n < LEAD_BELOW_S  # n >= 1: WARMUP_S > 0
         except RuntimeError as err:
             failed(col, err)
     for _ in range(reps):

@@ -23,7 +23,7 @@ from collections.abc import Iterator
 
 import mlx.core as mx
 
-__all__ = ["deferred_evaluable", "deferred_reads", "host_values", "reads_deferred"]
+__all__ = ["deferred_evaluable", "deferred_reads", "host_values", "readable", "reads_deferred"]
 
 _TRACING_ERROR = "during function transformations"
 _deferred = threading.local()
@@ -77,3 +77,11 @@ def host_values(*arrays: mx.array) -> tuple[bool | int | float, ...] | None:
             return None
         raise
     return tuple(a.item() for a in arrays)
+
+
+def readable(*arrays: mx.array) -> bool:
+    """Whether ``arrays`` can be read back now (no ``mx.compile`` or ``mx.vmap`` traces
+    them, not inside :func:`deferred_reads`): one :func:`host_values` read of one
+    element of each non-empty array; ``False`` when all are empty."""
+    probes = [a[(0,) * a.ndim] for a in arrays if a.size]
+    return bool(probes) and host_values(*probes) is not None

@@ -63,7 +63,7 @@ import mlx.nn as nn
 from mlx.utils import tree_flatten, tree_unflatten
 
 from ._checks import check_bool, check_float_array, check_int
-from ._tracing import deferred_reads, host_values
+from ._tracing import deferred_reads, readable
 from .models._common import run_neuron
 from .nn.tac import TAC, TACTP
 from .nn.temporal import MLX_RECURRENT, TemporalModule, find_temporal
@@ -242,8 +242,9 @@ def _checkpointed(
       a value check, or the probe that picks the LIF loop's fused graphs, evaluating a
       traced array during the recomputation would keep every chunk's activations alive
       at once (its value checks are skipped). ``evaluable`` (the caller read a value of
-      the input, so no ``mx.compile`` or ``mx.vmap`` is tracing) lets the LIF loop
-      still build its fused graphs there; otherwise the chunk runs op-by-op graphs.
+      the input, parameters and state, so no ``mx.compile`` or ``mx.vmap`` traces them)
+      lets the LIF loop still build its fused graphs there; otherwise the chunk runs
+      op-by-op graphs.
 
     The module's other arrays that the chunk updates (BatchNorm's running statistics)
     are outputs too, so that they are computed with the chunk: MLX's BatchNorm
@@ -306,9 +307,7 @@ def _evaluable(*trees) -> bool:
     """Whether the arrays of ``trees`` (input, parameters, state: never an activation)
     can be evaluated, i.e. no ``mx.compile`` or ``mx.vmap`` traces any of them: one
     host read of one element of each."""
-    leaves = [a for tree in trees for a in _flatten(tree)[0] if isinstance(a, mx.array)]
-    probes = [a[(0,) * a.ndim] for a in leaves if a.size]
-    return bool(probes) and host_values(*probes) is not None
+    return readable(*(a for tree in trees for a in _flatten(tree)[0]))
 
 
 def _check_chunked_args(net, x, chunk, module) -> tuple[int, int]:

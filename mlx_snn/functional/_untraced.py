@@ -34,7 +34,7 @@ from collections.abc import Callable
 import mlx.core as mx
 
 from .._runtime import on_worker
-from .._tracing import deferred_evaluable, host_values
+from .._tracing import deferred_evaluable, readable
 
 __all__ = ["any_tracer", "untraced_function"]
 
@@ -119,8 +119,6 @@ def untraced_function(
             return forward(*primals)
         if deferred_evaluable():  # a checkpointed chunk: evaluable, but not to be read now
             return fast(*primals)
-        probes = [p[(0,) * p.ndim] for p in primals if p.size]
-        traced = not probes or host_values(*probes) is None
-        return (plain if traced else fast)(*primals)
+        return (fast if readable(*primals) else plain)(*primals)
 
     return call
